@@ -1,0 +1,1 @@
+"""Switchboard internal systems; no web imports here."""

@@ -1,0 +1,51 @@
+"""The entity registry: register an entity, get its DAO back."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Mapping
+
+from modules.datastore import schema
+from modules.datastore.dao import DAO, ScopedDAO
+from modules.datastore.database import Database
+from modules.datastore.entities import Entity
+from modules.datastore.errors import SchemaError
+
+
+class Datastore:
+    """Creates and migrates entity tables and hands out their DAOs."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._daos: dict[str, DAO | ScopedDAO] = {}
+        self._lock = threading.Lock()
+
+    def register(self, entity: Entity | Mapping[str, Any]) -> DAO | ScopedDAO:
+        """Create the entity's table (or add what is new to it); return its DAO.
+
+        Safe to call at every start and from several processes: the DDL runs
+        in one transaction and only ever adds.
+        """
+        if not isinstance(entity, Entity):
+            entity = Entity.from_spec(dict(entity))
+        with self._lock, self.db.transaction() as conn:
+            schema.apply(conn, entity)
+            dao: DAO | ScopedDAO = (ScopedDAO if entity.tenant_scoped else DAO)(self.db, entity)
+            self._daos[entity.name] = dao
+        return dao
+
+    def dao(self, name: str) -> DAO | ScopedDAO:
+        """The DAO of a registered entity."""
+        try:
+            return self._daos[name]
+        except KeyError:
+            raise SchemaError(f"entity {name!r} is not registered") from None
+
+    @property
+    def entities(self) -> dict[str, Entity]:
+        """The entities registered through this object, by name."""
+        return {name: dao.entity for name, dao in self._daos.items()}
+
+    def registered_specs(self) -> list[dict[str, Any]]:
+        """Every entity definition stored in the database (any process)."""
+        return schema.registered_specs(self.db.conn)
