@@ -19,7 +19,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # pylint: disable=wrong-import-position  # the path line above makes these importable
-from modules.datastore import Database, Datastore, Entity, Field
+from modules.datastore import DAO, Database, Datastore, Entity, Field
 
 FIELDS = (
     Field("name", required=True),
@@ -39,7 +39,7 @@ def records(count: int) -> list[dict]:
     ]
 
 
-def timed(label: str, count: int, work: Callable[[], None]) -> float:
+def timed(count: int, work: Callable[[], None]) -> float:
     """Run `work` once; rows per second."""
     start = time.perf_counter()
     work()
@@ -48,7 +48,7 @@ def timed(label: str, count: int, work: Callable[[], None]) -> float:
     return rate
 
 
-def main() -> None:
+def main() -> None:  # pylint: disable=too-many-locals  # one closure per measured loop
     """Print rows/s for both sides and the DAO's share of raw speed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20000)
@@ -58,6 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(Path(tmp) / "bench.db")
         dao = Datastore(db).register(Entity("dao_person", FIELDS))
+        assert isinstance(dao, DAO)
         Datastore(db).register(Entity("raw_person", FIELDS))
         conn = db.conn
         insert_sql = f"INSERT INTO raw_person ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?)"
@@ -107,10 +108,10 @@ def main() -> None:
             # Interleaved rounds, best of each: fair to whichever runs first.
             raw_rate = dao_rate = 0.0
             for _ in range(ROUNDS):
-                raw_rate = max(raw_rate, timed("raw sqlite3", count, raw))
-                dao_rate = max(dao_rate, timed("DAO", count, ours))
+                raw_rate = max(raw_rate, timed(count, raw))
+                dao_rate = max(dao_rate, timed(count, ours))
             figures.append((label, raw_rate, dao_rate))
-        print("rows/s, best of %d interleaved rounds; DAO share of raw (target >= 80 %%)" % ROUNDS)
+        print(f"rows/s, best of {ROUNDS} interleaved rounds; DAO share of raw (target >= 80 %)")
         for label, raw_rate, dao_rate in figures:
             print(
                 f"  {label:<32} raw {raw_rate:>10,.0f}  DAO {dao_rate:>10,.0f}"

@@ -36,8 +36,7 @@ async def _csrf_rejected(scope: Scope, receive: Receive, send: Send) -> None:
     response = errors.error_page(
         request,
         403,
-        "This form has expired or did not come from this site. "
-        "Reload the page and try again.",
+        "This form has expired or did not come from this site. Reload the page and try again.",
     )
     await response(scope, receive, send)
 

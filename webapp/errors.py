@@ -36,6 +36,13 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def error_code(status: int) -> str:
     """`not_found`, `forbidden`, ... from the status code."""
     try:
@@ -52,7 +59,7 @@ def json_error(
         {
             "error": {
                 "code": error_code(status),
-                "message": message or MESSAGES.get(status, HTTPStatus(status).phrase),
+                "message": message or MESSAGES.get(status, _phrase(status)),
                 "fields": fields or {},
             }
         },
@@ -70,7 +77,7 @@ def error_page(request: Request, status: int, message: str | None = None) -> Res
         "errors/error.html",
         {
             "status": status,
-            "title": HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error",
+            "title": _phrase(status),
             "message": message or MESSAGES.get(status, ""),
         },
         status_code=status,

@@ -230,9 +230,7 @@ class Settings:  # pylint: disable=too-many-instance-attributes  # one field per
         """
         source: dict[str, str] = {}
         if env_file and Path(env_file).is_file():
-            source.update(
-                {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-            )
+            source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
         source.update(os.environ if environ is None else environ)
         values: dict[str, Any] = {}
         for var in VARIABLES:

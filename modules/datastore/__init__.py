@@ -1,10 +1,10 @@
 """SQLite storage without an ORM: one `Database` wrapper and generated DAOs.
 
-    db = Database(path)
-    store = Datastore(db)
-    contacts = store.register(Entity("contact", (Field("name", required=True),),
-                                     tenant_scoped=True))
-    contact_id = contacts.insert(account_id, {"name": "Ada"})
+db = Database(path)
+store = Datastore(db)
+contacts = store.register(Entity("contact", (Field("name", required=True),),
+                                 tenant_scoped=True))
+contact_id = contacts.insert(account_id, {"name": "Ada"})
 """
 
 from modules.datastore.dao import DAO, Page, ScopedDAO

@@ -119,9 +119,7 @@ class _Table:  # pylint: disable=too-many-instance-attributes  # precomputed SQL
         self._plain = not self._defaults and not self._writers
         getter = operator.itemgetter(*self._fields)
         self._getter = getter if len(self._fields) > 1 else lambda v: (getter(v),)
-        self._readers = [
-            (f.name, READERS[f.type]) for f in entity.fields if f.type in READERS
-        ]
+        self._readers = [(f.name, READERS[f.type]) for f in entity.fields if f.type in READERS]
         cols = ", ".join(self._columns)
         scope = " AND account_id = ?" if scoped else ""
         self._scope = scope
@@ -129,9 +127,7 @@ class _Table:  # pylint: disable=too-many-instance-attributes  # precomputed SQL
         self._sql_get = f"{self._select} WHERE id = ?{scope}"
         insert_cols = ("account_id", *self._fields) if scoped else self._fields
         marks = ", ".join("?" for _ in insert_cols)
-        self._sql_insert = (
-            f"INSERT INTO {self.name} ({', '.join(insert_cols)}) VALUES ({marks})"
-        )
+        self._sql_insert = f"INSERT INTO {self.name} ({', '.join(insert_cols)}) VALUES ({marks})"
         self._sql_delete = f"DELETE FROM {self.name} WHERE id = ?{scope}"
         self._update_sql: dict[tuple[str, ...], str] = {}
 
@@ -266,9 +262,7 @@ class _Table:  # pylint: disable=too-many-instance-attributes  # precomputed SQL
             )
             if fields:
                 like = "%" + _escape_like(search) + "%"
-                clauses.append(
-                    "(" + " OR ".join(f"{f} LIKE ? ESCAPE '\\'" for f in fields) + ")"
-                )
+                clauses.append("(" + " OR ".join(f"{f} LIKE ? ESCAPE '\\'" for f in fields) + ")")
                 params += [like] * len(fields)
         return clauses, params
 
@@ -284,6 +278,7 @@ class _Table:  # pylint: disable=too-many-instance-attributes  # precomputed SQL
         self,
         where: Mapping[str, Any] | None,
         scope: tuple[Any, ...],
+        *,
         order_by: str = "id",
         descending: bool = False,
         limit: int | None = None,
@@ -309,6 +304,7 @@ class _Table:  # pylint: disable=too-many-instance-attributes  # precomputed SQL
         self,
         where: Mapping[str, Any] | None,
         scope: tuple[Any, ...],
+        *,
         order_by: str,
         descending: bool,
         after: str | None,
@@ -400,7 +396,9 @@ class DAO(_Table):
         search: str | None = None,
     ) -> list[Row]:
         """Rows whose fields equal `where` (None: IS NULL; a list: IN)."""
-        return self._find(where, (), order_by, descending, limit, search)
+        return self._find(
+            where, (), order_by=order_by, descending=descending, limit=limit, search=search
+        )
 
     def find_one(self, where: Mapping[str, Any]) -> Row | None:
         """The first row matching `where`, or None."""
@@ -422,7 +420,15 @@ class DAO(_Table):
         search: str | None = None,
     ) -> Page:
         """One page in keyset order; pass `next_cursor` back as `after`."""
-        return self._page(where, (), order_by, descending, after, limit, search)
+        return self._page(
+            where,
+            (),
+            order_by=order_by,
+            descending=descending,
+            after=after,
+            limit=limit,
+            search=search,
+        )
 
 
 class ScopedDAO(_Table):
@@ -466,7 +472,14 @@ class ScopedDAO(_Table):
         search: str | None = None,
     ) -> list[Row]:
         """The account's rows whose fields equal `where`."""
-        return self._find(where, (account_id,), order_by, descending, limit, search)
+        return self._find(
+            where,
+            (account_id,),
+            order_by=order_by,
+            descending=descending,
+            limit=limit,
+            search=search,
+        )
 
     def find_one(self, account_id: int, where: Mapping[str, Any]) -> Row | None:
         """The account's first row matching `where`, or None."""
@@ -491,4 +504,12 @@ class ScopedDAO(_Table):
         search: str | None = None,
     ) -> Page:
         """One page of the account's rows in keyset order."""
-        return self._page(where, (account_id,), order_by, descending, after, limit, search)
+        return self._page(
+            where,
+            (account_id,),
+            order_by=order_by,
+            descending=descending,
+            after=after,
+            limit=limit,
+            search=search,
+        )

@@ -67,11 +67,15 @@ class Database:
         """Run one statement and return all its rows."""
         return self.conn.execute(sql, params).fetchall()
 
-    def execute_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+    def execute_one(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> sqlite3.Row | None:
         """Run one statement and return its first row, if any."""
         return self.conn.execute(sql, params).fetchone()
 
-    def execute_write(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+    def execute_write(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> sqlite3.Cursor:
         """Run one writing statement in its own transaction (or the current one)."""
         with self.transaction() as conn:
             return conn.execute(sql, params)

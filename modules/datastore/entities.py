@@ -13,9 +13,7 @@ from typing import Any, Literal
 from modules.datastore.errors import SchemaError
 from modules.datastore.identifiers import check_identifier
 
-FieldType = Literal[
-    "text", "integer", "real", "boolean", "datetime", "json", "reference"
-]
+FieldType = Literal["text", "integer", "real", "boolean", "datetime", "json", "reference"]
 FIELD_TYPES: tuple[str, ...] = (
     "text",
     "integer",
@@ -67,9 +65,7 @@ class Field:  # pylint: disable=too-many-instance-attributes  # mirrors the spec
             )
         if self.type == "reference":
             if not self.references:
-                raise SchemaError(
-                    f"field {self.name!r} is a reference and needs `references`"
-                )
+                raise SchemaError(f"field {self.name!r} is a reference and needs `references`")
             check_identifier(self.references, "referenced entity")
         elif self.references:
             raise SchemaError(f"field {self.name!r} sets `references` but is not one")
@@ -104,9 +100,7 @@ class Entity:
         for one in self.fields:
             one.check()
             if one.name in seen:
-                raise SchemaError(
-                    f"entity {self.name!r} declares field {one.name!r} twice"
-                )
+                raise SchemaError(f"entity {self.name!r} declares field {one.name!r} twice")
             seen.add(one.name)
         for group in (*self.uniques, *self.indexes, self.search_fields):
             for name in group:

@@ -12,8 +12,7 @@ from modules.datastore.errors import SchemaError
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 # SQLite's keyword list (https://sqlite.org/lang_keywords.html).
-SQL_KEYWORDS = frozenset(
-    """abort action add after all alter always analyze and as asc attach
+SQL_KEYWORDS = frozenset("""abort action add after all alter always analyze and as asc attach
     autoincrement before begin between by cascade case cast check collate column
     commit conflict constraint create cross current current_date current_time
     current_timestamp database default deferrable deferred delete desc detach
@@ -26,8 +25,7 @@ SQL_KEYWORDS = frozenset(
     references regexp reindex release rename replace restrict returning right
     rollback row rows savepoint select set table temp temporary then ties to
     transaction trigger unbounded union unique update using vacuum values view
-    virtual when where window with without""".split()
-)
+    virtual when where window with without""".split())
 
 
 def check_identifier(name: object, what: str = "name") -> str:

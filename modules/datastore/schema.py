@@ -110,9 +110,7 @@ def apply(conn: sqlite3.Connection, entity: Entity) -> list[str]:
         statements.append(create_table_sql(entity))
     else:
         if entity.tenant_scoped != ("account_id" in existing):
-            raise SchemaError(
-                f"entity {entity.name!r} cannot change whether it is tenant-scoped"
-            )
+            raise SchemaError(f"entity {entity.name!r} cannot change whether it is tenant-scoped")
         for one in entity.fields:
             stored = existing.get(one.name)
             if stored is None:

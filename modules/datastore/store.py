@@ -12,6 +12,11 @@ from modules.datastore.entities import Entity
 from modules.datastore.errors import SchemaError
 
 
+# Keyed by `tenant_scoped`. A lookup (not a conditional) also keeps linters
+# from assuming every caller holds whichever class has the other signature.
+_DAO_CLASS: dict[bool, type[DAO] | type[ScopedDAO]] = {False: DAO, True: ScopedDAO}
+
+
 class Datastore:
     """Creates and migrates entity tables and hands out their DAOs."""
 
@@ -30,7 +35,7 @@ class Datastore:
             entity = Entity.from_spec(dict(entity))
         with self._lock, self.db.transaction() as conn:
             schema.apply(conn, entity)
-            dao: DAO | ScopedDAO = (ScopedDAO if entity.tenant_scoped else DAO)(self.db, entity)
+            dao = _DAO_CLASS[entity.tenant_scoped](self.db, entity)
             self._daos[entity.name] = dao
         return dao
 

@@ -9,9 +9,11 @@ from datetime import datetime, timezone
 from modules.logs.context import current_context
 
 # Attributes every LogRecord has; anything else came in through `extra=`.
-_STANDARD = frozenset(
-    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
-) | {"message", "asctime", "context"}
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()) | {
+    "message",
+    "asctime",
+    "context",
+}
 
 
 class ContextFilter(logging.Filter):
@@ -30,9 +32,7 @@ def _timestamp(record: logging.LogRecord) -> str:
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:
     extras = dict(getattr(record, "context", {}))
-    extras.update(
-        (k, v) for k, v in record.__dict__.items() if k not in _STANDARD and k[0] != "_"
-    )
+    extras.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD and k[0] != "_")
     return extras
 
 

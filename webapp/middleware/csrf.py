@@ -86,7 +86,8 @@ async def _form_token(scope: Scope, body: bytes) -> str:
     request = Request(scope, _replay(body))
     try:
         form = await request.form()
-    except Exception:  # pylint: disable=broad-exception-caught  # a malformed body is simply "no token"
+    except Exception:  # pylint: disable=broad-exception-caught
+        # Whatever the parser objects to, a malformed body carries no token.
         return ""
     token = form.get("csrf_token", "")
     await form.close()

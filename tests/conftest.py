@@ -1,0 +1,49 @@
+"""Fixtures shared by the web tests: settings on a temp folder, the real app."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from webapp.app import create_app
+from webapp.container import Container
+from webapp.settings import Settings
+
+
+def make_settings(data_dir: Path, **env: str) -> Settings:
+    """Settings for a test: its own data folder, quiet console, no .env file."""
+    environ = {"DB_PATH": str(data_dir), "LOG_CONSOLE": "false", **env}
+    return Settings.load(environ=environ, env_file=None)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(name="settings")
+def fixture_settings(tmp_path: Path) -> Settings:
+    """Settings pointing at this test's temp folder."""
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture(name="container")
+def fixture_container(settings: Settings) -> Iterator[Container]:
+    """The module graph built on the temp folder."""
+    built = Container.build(settings)
+    yield built
+    built.close()
+
+
+@pytest.fixture(name="client")
+def fixture_client(container: Container) -> Iterator[TestClient]:
+    """HTTPX client bound to the real ASGI app, lifespan included."""
+    app = create_app(container=container)
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
