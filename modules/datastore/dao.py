@@ -86,7 +86,12 @@ def decode_cursor(cursor: str) -> tuple[Any, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, row_id = json.loads(raw)
-        if not isinstance(row_id, int):
+        if isinstance(row_id, bool) or not isinstance(row_id, int):
+            raise ValueError
+        # Only values SQLite can bind: no lists/objects, integers within 64 bits.
+        if not (value is None or isinstance(value, (str, int, float))):
+            raise ValueError
+        if any(isinstance(v, int) and not -(2**63) <= v < 2**63 for v in (value, row_id)):
             raise ValueError
         return value, row_id
     except (ValueError, TypeError) as exc:
@@ -247,15 +252,20 @@ class _Table:  # pylint: disable=too-many-instance-attributes  # precomputed SQL
             if name not in self._sortable:
                 raise ValidationError({name: "is not a field of " + self.name})
             writer = WRITERS.get(self._types.get(name, ""))
-            if value is None:
-                clauses.append(f"{name} IS NULL")
-            elif isinstance(value, (list, tuple, set, frozenset)):
-                values = [writer(v) if writer else v for v in value]
-                clauses.append(f"{name} IN ({', '.join('?' for _ in values)})" if values else "0")
-                params += values
-            else:
-                clauses.append(f"{name} = ?")
-                params.append(writer(value) if writer else value)
+            try:
+                if value is None:
+                    clauses.append(f"{name} IS NULL")
+                elif isinstance(value, (list, tuple, set, frozenset)):
+                    values = [writer(v) if writer else v for v in value]
+                    clauses.append(
+                        f"{name} IN ({', '.join('?' for _ in values)})" if values else "0"
+                    )
+                    params += values
+                else:
+                    clauses.append(f"{name} = ?")
+                    params.append(writer(value) if writer else value)
+            except (ValueError, TypeError) as exc:
+                raise ValidationError({name: str(exc) or "has the wrong type"}) from None
         if search:
             fields = self.entity.search_fields or tuple(
                 f.name for f in self.entity.fields if f.type == "text"

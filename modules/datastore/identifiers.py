@@ -30,7 +30,7 @@ SQL_KEYWORDS = frozenset("""abort action add after all alter always analyze and 
 
 def check_identifier(name: object, what: str = "name") -> str:
     """Return `name` if it is a safe identifier, else raise `SchemaError`."""
-    if not isinstance(name, str) or not IDENTIFIER.match(name):
+    if not isinstance(name, str) or not IDENTIFIER.fullmatch(name):
         raise SchemaError(
             f"{what} {name!r} is not allowed: use 1-63 characters a-z, 0-9 and _, "
             "starting with a letter"

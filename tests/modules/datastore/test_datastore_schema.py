@@ -35,9 +35,7 @@ def indexes(db: Database, table: str) -> dict[str, tuple[tuple[str, ...], bool]]
             continue
         cols = tuple(
             r["name"]
-            for r in db.execute(
-                "SELECT * FROM pragma_index_info(?) ORDER BY seqno", (row["name"],)
-            )
+            for r in db.execute("SELECT * FROM pragma_index_info(?) ORDER BY seqno", (row["name"],))
         )
         result[row["name"]] = (cols, bool(row["unique"]))
     return result
@@ -48,8 +46,7 @@ def tables(db: Database) -> set[str]:
     return {
         r[0]
         for r in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' "
-            "AND name NOT LIKE 'sqlite_%'"
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
     }
 
@@ -71,9 +68,7 @@ PRODUCT = Entity(
 )
 
 
-def test_register_creates_strict_table_with_typed_columns(
-    db: Database, store: Datastore
-) -> None:
+def test_register_creates_strict_table_with_typed_columns(db: Database, store: Datastore) -> None:
     """The table exists in sqlite_master, is STRICT, and has one column per field."""
     store.register(CATEGORY)
     dao = store.register(PRODUCT)
@@ -188,9 +183,7 @@ def test_malformed_spec_dict_is_a_schema_error(db: Database, store: Datastore) -
     assert "tag" not in tables(db)
 
 
-def test_registering_the_same_entity_again_changes_nothing(
-    db: Database, store: Datastore
-) -> None:
+def test_registering_the_same_entity_again_changes_nothing(db: Database, store: Datastore) -> None:
     """Every start re-registers: same definition, same table, rows kept."""
     store.register(CATEGORY)
     dao = store.register(CATEGORY)
@@ -241,9 +234,7 @@ def test_new_required_field_without_fixed_default_is_refused(
     store.register(Entity("person", (Field("name"),)))
     before = columns(db, "person")
     with pytest.raises(SchemaError, match="'age' needs a fixed default"):
-        store.register(
-            Entity("person", (Field("name"), Field("age", "integer", required=True)))
-        )
+        store.register(Entity("person", (Field("name"), Field("age", "integer", required=True))))
     with pytest.raises(SchemaError, match="'age' needs a fixed default"):
         store.register(
             Entity(
