@@ -19,9 +19,12 @@ from modules.logs import get_logger
 from webapp import errors
 from webapp.container import Container
 from webapp.middleware.csrf import CSRFMiddleware
+from webapp.api import me
+from webapp.identity import IdentityMiddleware
 from webapp.middleware.request_id import RequestIdMiddleware
+from webapp.middleware.security_headers import SecurityHeadersMiddleware
 from webapp.paths import STATIC
-from webapp.routes import health, home
+from webapp.routes import auth, health, home, profile
 from webapp.settings import Settings
 from webapp.templating import build_templates
 
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        container.mailer.start()
         log.info("Switchboard started", extra={"database": str(settings.database_file)})
         try:
             yield
@@ -62,10 +66,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         routes=[
             *home.routes,
             *health.routes,
+            *auth.routes,
+            *profile.routes,
+            *me.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(SecurityHeadersMiddleware),
             Middleware(
                 SessionMiddleware,
                 secret_key=container.secret_key,
@@ -75,6 +83,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                 max_age=None,
             ),
             Middleware(CSRFMiddleware, reject=_csrf_rejected, exempt=CSRF_EXEMPT),
+            Middleware(
+                IdentityMiddleware,
+                tenants=container.tenants,
+                authz=container.authz,
+                skip=("/static/", "/healthz"),
+            ),
         ],
         exception_handlers={
             HTTPException: errors.http_exception,

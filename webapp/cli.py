@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from typing import Callable, Sequence
 
@@ -37,6 +38,52 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
+    """Create an Owner in the platform account (creating that account on first run)."""
+    from modules.datastore import (  # pylint: disable=import-outside-toplevel
+        ValidationError,
+    )
+    from webapp.container import Container  # pylint: disable=import-outside-toplevel
+    from webapp.usecases import add_platform_owner  # pylint: disable=import-outside-toplevel
+
+    password = args.password
+    if password is None:
+        password = getpass.getpass("Password (at least 10 characters): ")
+        if getpass.getpass("Repeat the password: ") != password:
+            print("webapp: the two passwords differ", file=sys.stderr)
+            return 1
+    services = Container.build(settings)
+    try:
+        user_id = add_platform_owner(
+            services, args.username, args.name or args.username.split("@")[0], password
+        )
+    except ValidationError as exc:
+        for field, message in exc.fields.items():
+            print(f"webapp: {field}: {message}", file=sys.stderr)
+        return 1
+    finally:
+        services.close()
+    print(f"Created owner {args.username} (user id {user_id}).")
+    return 0
+
+
+def cmd_create_api_key(args: argparse.Namespace, settings: Settings) -> int:
+    """Create an API key for a user and print it (it is not shown again)."""
+    from webapp.container import Container  # pylint: disable=import-outside-toplevel
+
+    services = Container.build(settings)
+    try:
+        user = services.tenants.find_user_by_username(args.username)
+        if user is None:
+            print(f"webapp: no user {args.username!r}", file=sys.stderr)
+            return 1
+        _, key = services.tenants.create_api_key(user["account_id"], user["id"], args.name)
+    finally:
+        services.close()
+    print(key)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Commands and their options."""
     parser = argparse.ArgumentParser(
@@ -51,6 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT, 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (default: WORKERS, 1)")
     serve.set_defaults(handler=cmd_serve)
+
+    admin = sub.add_parser(
+        "create-admin",
+        help="create an owner of the installation",
+        description=cmd_create_admin.__doc__,
+    )
+    admin.add_argument("--username", required=True, help="email address to sign in with")
+    admin.add_argument("--password", help="the password (prompted for when left out)")
+    admin.add_argument("--name", help="display name (default: the part before @)")
+    admin.set_defaults(handler=cmd_create_admin)
+
+    key = sub.add_parser(
+        "create-api-key",
+        help="print a new API key for a user",
+        description=cmd_create_api_key.__doc__,
+    )
+    key.add_argument("--username", required=True, help="the user the key acts as")
+    key.add_argument("--name", default="command line", help="a name to recognise the key by")
+    key.set_defaults(handler=cmd_create_api_key)
     return parser
 
 

@@ -9,9 +9,16 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 
+from modules import authz, email, tenants
+from modules.authz import Authz, PermissionRegistry
 from modules.datastore import Database, Datastore
+from modules.email import Mailer, SmtpConfig
+from modules.tenants import PasswordHasher, Tenants
+from webapp.paths import TEMPLATES
+from webapp.ratelimit import RateLimiter
 from webapp.settings import Settings
 
 SECRET_FILE = "secret_key"
@@ -40,26 +47,75 @@ def _read_secret(path: Path) -> str:
     return key
 
 
+def smtp_config(settings: Settings) -> SmtpConfig | None:
+    """SMTP settings, or None when no SMTP_HOST is set (mail stays in the outbox)."""
+    if not settings.smtp_host:
+        return None
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        security=settings.smtp_security,
+        from_address=settings.smtp_from,
+    )
+
+
 @dataclass
-class Container:
+class Container:  # pylint: disable=too-many-instance-attributes  # the object graph
     """The application's object graph."""
 
     settings: Settings
     secret_key: str
     db: Database
     store: Datastore
+    permissions: PermissionRegistry
+    authz: Authz
+    tenants: Tenants
+    mailer: Mailer
+    login_limiter: RateLimiter
 
     @classmethod
     def build(cls, settings: Settings) -> "Container":
         """Create every module for these settings (creates the data folder)."""
         db = Database(settings.database_file)
+        store = Datastore(db)
+        # Order matters: tenant-scoped entities need `account`, authz needs `user`.
+        for entity in (*tenants.ENTITIES, *authz.ENTITIES, *email.ENTITIES):
+            store.register(entity)
+        tenants.create_global_indexes(db)
+        registry = PermissionRegistry()
+        registry.register((*authz.PERMISSIONS, *tenants.PERMISSIONS, *email.PERMISSIONS))
+        holder: dict[str, Tenants] = {}
+        access = Authz(store, registry, is_platform=lambda aid: holder["t"].is_platform(aid))
+        people = Tenants(
+            store,
+            access,
+            PasswordHasher(settings.bcrypt_rounds),
+            max_failed_logins=settings.login_max_attempts,
+            lockout_minutes=settings.login_lockout_minutes,
+            session_idle_minutes=settings.session_idle_minutes,
+            session_max_hours=settings.session_max_hours,
+        )
+        holder["t"] = people
         return cls(
             settings=settings,
             secret_key=resolve_secret_key(settings),
             db=db,
-            store=Datastore(db),
+            store=store,
+            permissions=registry,
+            authz=access,
+            tenants=people,
+            mailer=Mailer(store, smtp_config(settings), TEMPLATES / "email"),
+            login_limiter=RateLimiter(settings.login_rate_limit, 60.0),
         )
+
+    @property
+    def mail_sender(self) -> str:
+        """The bare sender address (for display)."""
+        return parseaddr(self.settings.smtp_from)[1]
 
     def close(self) -> None:
         """Release what the modules hold (connections, threads)."""
+        self.mailer.stop()
         self.db.close()

@@ -7,7 +7,7 @@ table are checked against that list by the tests, so they cannot drift.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -49,6 +49,13 @@ def _bool(raw: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ValueError
+
+
+def _rounds(raw: str) -> int:
+    value = int(raw.strip())
+    if not 4 <= value <= 16:
+        raise ValueError
+    return value
 
 
 def _choice(*choices: str) -> Callable[[str], str]:
@@ -158,6 +165,90 @@ VARIABLES: tuple[Var, ...] = (
         "Write log records to standard error.",
     ),
     Var(
+        "BCRYPT_ROUNDS",
+        "12",
+        _rounds,
+        "a whole number from 4 to 16",
+        "bcrypt cost for password hashes (each step doubles the work).",
+    ),
+    Var(
+        "LOGIN_MAX_ATTEMPTS",
+        "5",
+        _positive_int,
+        "a whole number >= 1",
+        "Failed logins in a row before the user is locked out.",
+    ),
+    Var(
+        "LOGIN_LOCKOUT_MINUTES",
+        "15",
+        _positive_int,
+        "a whole number >= 1",
+        "How long a lockout lasts.",
+    ),
+    Var(
+        "LOGIN_RATE_LIMIT",
+        "20",
+        _positive_int,
+        "a whole number >= 1",
+        "Login attempts allowed per client address per minute.",
+    ),
+    Var(
+        "SESSION_IDLE_MINUTES",
+        "120",
+        _positive_int,
+        "a whole number >= 1",
+        "A session unused this long is ended.",
+    ),
+    Var(
+        "SESSION_MAX_HOURS",
+        "24",
+        _positive_int,
+        "a whole number >= 1",
+        "A session ends this long after sign-in, used or not.",
+    ),
+    Var(
+        "SMTP_HOST",
+        "",
+        _text,
+        "empty or a host name",
+        "Mail server. Empty: mail stays in the outbox (readable by operators).",
+    ),
+    Var(
+        "SMTP_PORT",
+        "587",
+        _port,
+        "a port number 1-65535",
+        "Mail server port.",
+    ),
+    Var(
+        "SMTP_USERNAME",
+        "",
+        _text,
+        "any string",
+        "Mail server login (empty: no login).",
+    ),
+    Var(
+        "SMTP_PASSWORD",
+        "",
+        _text,
+        "any string",
+        "Mail server password; never logged.",
+    ),
+    Var(
+        "SMTP_SECURITY",
+        "starttls",
+        _choice("starttls", "tls", "none"),
+        "starttls, tls or none",
+        "starttls: upgrade a plain connection; tls: TLS from the start (port 465).",
+    ),
+    Var(
+        "SMTP_FROM",
+        "Switchboard <switchboard@localhost>",
+        _text,
+        "an address, optionally with a name",
+        "Sender of the mail Switchboard sends.",
+    ),
+    Var(
         "HOST",
         "127.0.0.1",
         _text,
@@ -186,16 +277,28 @@ class Settings:  # pylint: disable=too-many-instance-attributes  # one field per
     """Validated configuration. Build it with `Settings.load()`."""
 
     base_url: str
-    secret_key: str
+    secret_key: str = field(repr=False)
     db_path: str
     db_name: str
     db_port: int | None
     db_user: str
-    db_pass: str
+    db_pass: str = field(repr=False)
     log_level: str
     log_format: str
     log_file: str
     log_console: bool
+    bcrypt_rounds: int
+    login_max_attempts: int
+    login_lockout_minutes: int
+    login_rate_limit: int
+    session_idle_minutes: int
+    session_max_hours: int
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str
+    smtp_password: str = field(repr=False)
+    smtp_security: str
+    smtp_from: str
     host: str
     port: int
     workers: int

@@ -10,6 +10,7 @@ from starlette.templating import Jinja2Templates
 
 from webapp import __version__
 from webapp.flash import pop_flashes
+from webapp.navigation import visible
 from webapp.middleware.csrf import csrf_token
 from webapp.paths import TEMPLATES
 
@@ -24,6 +25,10 @@ def _url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> str:
     return str(context["request"].app.url_path_for(name, **path_params))
 
 
+def _nav_groups(request: Request) -> list:
+    return visible(request.scope.get("identity"))
+
+
 def build_templates() -> Jinja2Templates:
     """Templates with the globals used by the layout."""
     templates = Jinja2Templates(directory=str(TEMPLATES))
@@ -36,5 +41,6 @@ def build_templates() -> Jinja2Templates:
         csrf_token=_csrf,
         url_for=_url_for,
         pop_flashes=pop_flashes,
+        nav_groups=_nav_groups,
     )
     return templates
