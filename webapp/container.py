@@ -86,8 +86,12 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
         tenants.create_global_indexes(db)
         registry = PermissionRegistry()
         registry.register((*authz.PERMISSIONS, *tenants.PERMISSIONS, *email.PERMISSIONS))
-        holder: dict[str, Tenants] = {}
-        access = Authz(store, registry, is_platform=lambda aid: holder["t"].is_platform(aid))
+
+        def is_platform(account_id: int) -> bool:
+            # Authz and Tenants need each other; `people` is bound just below.
+            return people.is_platform(account_id)
+
+        access = Authz(store, registry, is_platform=is_platform)
         people = Tenants(
             store,
             access,
@@ -97,7 +101,6 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
             session_idle_minutes=settings.session_idle_minutes,
             session_max_hours=settings.session_max_hours,
         )
-        holder["t"] = people
         return cls(
             settings=settings,
             secret_key=resolve_secret_key(settings),

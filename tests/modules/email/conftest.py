@@ -7,7 +7,7 @@ from typing import Any, Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
-from email_helpers import (
+from tests.modules.email.email_helpers import (
     START,
     TEMPLATES,
     Clock,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from email_helpers import RESET, MakeMailer, StartServer
+from tests.modules.email.email_helpers import RESET, MakeMailer, StartServer
 
 USER = "mailer"
 PASSWORD = "s3cret-Pa55word"

@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from email_helpers import RESET, MakeMailer, SmtpServer, open_store
+from tests.modules.email.email_helpers import RESET, MakeMailer, SmtpServer, open_store
 
 from modules.datastore import DAO
 from modules.email import Mailer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from email_helpers import (
+from tests.modules.email.email_helpers import (
     FROM,
     INVITE,
     RESET,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from email_helpers import INVITE, RESET, MakeMailer
+from tests.modules.email.email_helpers import INVITE, RESET, MakeMailer
 
 from modules.datastore import DAO
 
