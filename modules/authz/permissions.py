@@ -15,7 +15,7 @@ from typing import Iterable, Mapping
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 SYSTEM_ROLES = ("Owner", "Admin", "Member", "Viewer")
-# Roles that get every "*.view" permission without naming it.
+# Roles that get a "*.view" permission when it does not name its roles.
 VIEW_ROLES = ("Admin", "Member", "Viewer")
 
 
@@ -26,13 +26,15 @@ class Permission:
     `group` is the heading it is listed under (its module or library);
     `platform` permissions are only ever effective inside the platform
     account; `roles` names the system roles besides Owner that get it.
+    Left out (None), a "*.view" permission goes to Admin, Member and Viewer
+    and any other to nobody but Owner; `roles=()` keeps a view Owner-only.
     """
 
     key: str
     description: str
     group: str
     platform: bool = False
-    roles: tuple[str, ...] = ()
+    roles: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not KEY_PATTERN.fullmatch(self.key):
@@ -46,6 +48,9 @@ class Permission:
             raise ValueError(f"permission {self.key!r} needs a group")
         if isinstance(self.roles, str):
             raise ValueError(f"permission {self.key!r}: roles must be a tuple of role names")
+        if self.roles is None:
+            default = VIEW_ROLES if self.key.endswith(".view") else ()
+            object.__setattr__(self, "roles", default)
         object.__setattr__(self, "roles", tuple(self.roles))
         unknown = [r for r in self.roles if r not in SYSTEM_ROLES]
         if unknown:
@@ -131,14 +136,13 @@ class PermissionRegistry:
 def system_role_grants(perms: Iterable[Permission]) -> dict[str, frozenset[str]]:
     """What each system role grants, computed from the declarations.
 
-    Owner: everything. Admin, Member, Viewer: every "*.view" key plus the
-    permissions that name them in `roles`.
+    Owner: everything. Admin, Member, Viewer: the permissions whose `roles`
+    name them (view permissions name all three unless they say otherwise).
     """
     perms = list(perms)
-    views = {p.key for p in perms if p.is_view}
     grants = {"Owner": frozenset(p.key for p in perms)}
     for role in VIEW_ROLES:
-        grants[role] = frozenset(views | {p.key for p in perms if role in p.roles})
+        grants[role] = frozenset(p.key for p in perms if role in p.roles)
     return grants
 
 
@@ -147,6 +151,7 @@ PERMISSIONS: tuple[Permission, ...] = (
         "roles.view",
         "See the roles of the account and what each one allows.",
         "Access control",
+        roles=("Admin",),
     ),
     Permission(
         "roles.manage",

@@ -19,6 +19,7 @@ PERMISSIONS: tuple[Permission, ...] = (
         "but not the mail itself (platform staff only).",
         GROUP,
         platform=True,
+        roles=("Admin",),
     ),
     Permission(
         "outbox.manage",

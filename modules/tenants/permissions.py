@@ -39,6 +39,6 @@ PERMISSIONS: tuple[Permission, ...] = (
         "apikeys.manage",
         "See and revoke other people's API keys in this account.",
         GROUP,
-        roles=("Admin", "Member"),
+        roles=("Admin",),
     ),
 )

@@ -24,11 +24,7 @@ def test_system_roles(authz: Authz, world: World) -> None:
         "users.manage",
         "users.view",
     }
-    assert authz.effective_permissions(world.a, world.viewer) == {
-        "crm.view",
-        "roles.view",
-        "users.view",
-    }
+    assert authz.effective_permissions(world.a, world.viewer) == {"crm.view", "users.view"}
     assert "crm.edit" in authz.effective_permissions(world.a, world.member)
     assert "users.manage" in authz.effective_permissions(world.a, world.admin)
     assert authz.effective_permissions(world.a, world.nobody) == frozenset()  # default deny
@@ -121,14 +117,7 @@ def test_effective_permissions_costs_one_query(authz: Authz, world: World, db: D
         effective = authz.effective_permissions(world.a, world.member)
     finally:
         db.conn.set_trace_callback(None)
-    assert effective == {
-        "apikeys.manage",
-        "crm.edit",
-        "crm.export",
-        "crm.view",
-        "roles.manage",
-        "roles.view",
-    }
+    assert effective == {"crm.edit", "crm.export", "crm.view", "roles.manage"}
     assert len(statements) <= 3
     assert len(statements) == 1  # roles, custom grants and ACL in one statement
 

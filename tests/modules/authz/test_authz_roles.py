@@ -38,8 +38,8 @@ def test_system_roles_list_computed_permissions(authz: Authz, world: World) -> N
         "Owner": "apikeys.manage crm.edit crm.export crm.view roles.manage roles.view "
         "users.manage users.view",
         "Admin": "apikeys.manage crm.view roles.manage roles.view users.manage users.view",
-        "Member": "apikeys.manage crm.edit crm.view roles.view users.view",
-        "Viewer": "crm.view roles.view users.view",
+        "Member": "crm.edit crm.view users.view",
+        "Viewer": "crm.view users.view",
     }
     for name, keys in expected.items():
         assert by_name[name]["permissions"] == keys.split(), name
