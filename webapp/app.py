@@ -24,7 +24,7 @@ from webapp.identity import IdentityMiddleware
 from webapp.middleware.request_id import RequestIdMiddleware
 from webapp.middleware.security_headers import SecurityHeadersMiddleware
 from webapp.paths import STATIC
-from webapp.routes import auth, health, home, profile
+from webapp.routes import accounts, auth, health, home, outbox, profile, roles, users
 from webapp.settings import Settings
 from webapp.templating import build_templates
 
@@ -69,6 +69,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             *auth.routes,
             *profile.routes,
             *me.routes,
+            users.mount,
+            roles.mount,
+            accounts.mount,
+            outbox.mount,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[

@@ -11,7 +11,6 @@ from modules.datastore.database import Database
 from modules.datastore.entities import Entity
 from modules.datastore.errors import SchemaError
 
-
 # Keyed by `tenant_scoped`. A lookup (not a conditional) also keeps linters
 # from assuming every caller holds whichever class has the other signature.
 _DAO_CLASS: dict[bool, type[DAO] | type[ScopedDAO]] = {False: DAO, True: ScopedDAO}
@@ -38,6 +37,21 @@ class Datastore:
             dao = _DAO_CLASS[entity.tenant_scoped](self.db, entity)
             self._daos[entity.name] = dao
         return dao
+
+    def register_many(self, entities: list[Entity]) -> list[DAO | ScopedDAO]:
+        """Register several entities all-or-nothing: when one fails, no table
+        of the batch is created or changed, and no DAO is handed out."""
+        with self._lock, self.db.transaction() as conn:
+            for entity in entities:
+                schema.apply(conn, entity)
+            daos = [_DAO_CLASS[e.tenant_scoped](self.db, e) for e in entities]
+        for dao in daos:
+            self._daos[dao.entity.name] = dao
+        return daos
+
+    def forget(self, name: str) -> None:
+        """Stop handing out the DAO of `name` (its table and rows stay)."""
+        self._daos.pop(name, None)
 
     def dao(self, name: str) -> DAO | ScopedDAO:
         """The DAO of a registered entity."""

@@ -77,3 +77,47 @@ def _wait_for_health(url: str, process: subprocess.Popen) -> dict:
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError("server did not answer /healthz within 30 s")
+
+
+def test_create_admin_and_create_api_key(tmp_path: Path) -> None:
+    env = {**_clean_env(), "DB_PATH": str(tmp_path / "data"), "BCRYPT_ROUNDS": "4"}
+    created = subprocess.run(
+        [WEBAPP, "create-admin", "--username", "ops@example.com", "--password", "long enough pw 1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    assert "ops@example.com" in created.stdout
+    weak = subprocess.run(
+        [WEBAPP, "create-admin", "--username", "two@example.com", "--password", "short"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert weak.returncode == 1 and "password" in weak.stderr
+    keyed = subprocess.run(
+        [WEBAPP, "create-api-key", "--username", "ops@example.com"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
+    key = keyed.stdout.strip()
+    assert key.startswith("sb_")
+
+    from webapp.container import Container  # pylint: disable=import-outside-toplevel
+    from tests.conftest import make_settings  # pylint: disable=import-outside-toplevel
+
+    services = Container.build(make_settings(tmp_path / "data"))
+    try:
+        user = services.tenants.resolve_api_key(key)
+        assert user is not None and user["username"] == "ops@example.com"
+        assert services.tenants.is_platform(user["account_id"])
+    finally:
+        services.close()

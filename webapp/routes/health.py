@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from webapp import __version__
+from webapp.gate import PUBLIC, route
 
 
 def healthz(request: Request) -> JSONResponse:
@@ -23,4 +23,4 @@ def healthz(request: Request) -> JSONResponse:
     )
 
 
-routes = [Route("/healthz", healthz, methods=["GET"], name="healthz")]
+routes = [route("/healthz", healthz, permission=PUBLIC, name="healthz")]
