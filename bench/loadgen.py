@@ -30,17 +30,28 @@ class Result:
 
     def line(self, label: str) -> str:
         """One printable row."""
+        mean = statistics.fmean(self.latencies_ms)
         return (
             f"  {label:<28} {self.rps:>9,.0f} req/s   p50 {self.percentile(50):6.2f} ms   "
-            f"p95 {self.percentile(95):6.2f} ms   mean {statistics.fmean(self.latencies_ms):6.2f} ms"
-            f"   errors {self.errors}"
+            f"p95 {self.percentile(95):6.2f} ms   mean {mean:6.2f} ms   errors {self.errors}"
         )
 
 
-async def _worker(
-    host: str, port: int, request: bytes, deadline: float, out: list[float], errors: list[int]
-) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
+@dataclass
+class _Shared:
+    """What every client of one run shares: where, what, until when, and the tallies."""
+
+    host: str
+    port: int
+    request: bytes
+    deadline: float
+    latencies: list[float]
+    errors: list[int]
+
+
+async def _worker(run: _Shared) -> None:
+    reader, writer = await asyncio.open_connection(run.host, run.port)
+    request, deadline, out, errors = run.request, run.deadline, run.latencies, run.errors
     try:
         while time.perf_counter() < deadline:
             start = time.perf_counter()
@@ -59,20 +70,16 @@ async def _worker(
         writer.close()
 
 
-async def _run(
+async def _run(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     host: str, port: int, path: str, headers: dict[str, str], clients: int, seconds: float
-):
+) -> Result:
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode()
-    latencies: list[float] = []
-    errors: list[int] = []
     start = time.perf_counter()
-    deadline = start + seconds
-    await asyncio.gather(
-        *(_worker(host, port, request, deadline, latencies, errors) for _ in range(clients))
-    )
-    return Result(len(latencies), time.perf_counter() - start, latencies, len(errors))
+    run = _Shared(host, port, request, start + seconds, [], [])
+    await asyncio.gather(*(_worker(run) for _ in range(clients)))
+    return Result(len(run.latencies), time.perf_counter() - start, run.latencies, len(run.errors))
 
 
 def load(  # pylint: disable=too-many-arguments

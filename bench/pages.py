@@ -65,7 +65,7 @@ def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Pope
 
 def sign_in(port: int) -> str:
     """Sign in as the account admin; returns the Cookie header value."""
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", follow_redirects=True) as client:
         page = client.get("/login").text
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
         response = client.post(
@@ -73,7 +73,7 @@ def sign_in(port: int) -> str:
             data={"username": "admin@big.test", "password": PASSWORD, "csrf_token": token},
         )
         assert response.status_code == 200 and "Big Customer" in response.text, response.text
-        users = client.get("/users")
+        users = client.get("/users/")
         assert users.status_code == 200 and "user0000@big.test" in users.text
         return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
 
@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for both servers")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
@@ -98,7 +99,11 @@ def main() -> None:
         }
         app_port, bare_port = free_port(), free_port()
         webapp = str(Path(sys.executable).parent / "webapp")
-        app = start([webapp, "serve", "--port", str(app_port)], env, app_port)
+        app = start(
+            [webapp, "serve", "--port", str(app_port), "--workers", str(args.workers)],
+            env,
+            app_port,
+        )
         bare = start(
             [
                 sys.executable,
@@ -108,6 +113,8 @@ def main() -> None:
                 "--port",
                 str(bare_port),
                 "--no-access-log",
+                "--workers",
+                str(args.workers),
                 "--log-level",
                 "warning",
             ],
@@ -117,14 +124,14 @@ def main() -> None:
         try:
             cookie = sign_in(app_port)
             load("127.0.0.1", bare_port, "/", seconds=1)  # warm up
-            load("127.0.0.1", app_port, "/users", headers={"Cookie": cookie}, seconds=1)
+            load("127.0.0.1", app_port, "/users/", headers={"Cookie": cookie}, seconds=1)
             bare_result = load(
                 "127.0.0.1", bare_port, "/", clients=args.clients, seconds=args.seconds
             )
             users_result = load(
                 "127.0.0.1",
                 app_port,
-                "/users",
+                "/users/",
                 headers={"Cookie": cookie},
                 clients=args.clients,
                 seconds=args.seconds,

@@ -27,6 +27,7 @@ from webapp.paths import STATIC
 from webapp.routes import accounts, auth, health, home, outbox, profile, roles, users
 from webapp.settings import Settings
 from webapp.templating import build_templates
+from webapp.urls import UrlIndex
 
 log = get_logger("app")
 SESSION_COOKIE = "sb_session"
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.state.settings = settings
     app.state.container = container
     app.state.templates = build_templates()
+    app.state.urls = UrlIndex(app.routes)
     return app
 
 

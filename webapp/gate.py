@@ -59,7 +59,11 @@ class GatedRoute(Route):
         if self._is_async:
             response: Response = await self.endpoint(request)
         else:
-            response = await run_in_threadpool(self.endpoint, request)
+            response = (
+                self.endpoint(request)
+                if scope["method"] == "GET"
+                else await run_in_threadpool(self.endpoint, request)
+            )
         await response(scope, receive, send)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:

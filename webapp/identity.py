@@ -75,7 +75,7 @@ class IdentityMiddleware:
         else:
             token = scope.get("session", {}).get(SESSION_TOKEN_KEY)
             if token:
-                identity = await run_in_threadpool(self._from_session, token)
+                identity = self._from_session(token)
                 if identity is None:
                     scope["session"].pop(SESSION_TOKEN_KEY, None)
                 scope["identity"] = identity

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from webapp.gate import SIGNED_IN
@@ -31,8 +32,20 @@ def visible(identity: Identity | None) -> list[tuple[str, list[NavItem]]]:
     """The groups and items this identity may use, in order."""
     if identity is None:
         return []
+    return _visible(identity.permissions)
+
+
+@functools.lru_cache(maxsize=256)
+def _visible(permissions: frozenset[str]) -> list[tuple[str, list[NavItem]]]:
+    # Few distinct permission sets exist (one per role mix), and the layout
+    # asks on every page: compute each once.
     groups: dict[str, list[NavItem]] = {}
     for item in NAV:
-        if item.permission == SIGNED_IN or identity.can(item.permission):
+        if item.permission == SIGNED_IN or item.permission in permissions:
             groups.setdefault(item.group, []).append(item)
     return list(groups.items())
+
+
+def is_current(path: str, href: str) -> bool:
+    """Whether `href` is the page at `path` or a section containing it."""
+    return path == href or (href != "/" and path.startswith(href.rstrip("/") + "/"))

@@ -10,7 +10,7 @@ from starlette.templating import Jinja2Templates
 
 from webapp import __version__
 from webapp.flash import pop_flashes
-from webapp.navigation import visible
+from webapp.navigation import is_current, visible
 from webapp.middleware.csrf import csrf_token
 from webapp.paths import TEMPLATES
 
@@ -22,7 +22,8 @@ def _csrf(request: Request) -> str:
 @pass_context
 def _url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> str:
     """A path (not an absolute URL), so links work behind any proxy."""
-    return str(context["request"].app.url_path_for(name, **path_params))
+    app = context["request"].app
+    return app.state.urls.path(app, name, path_params)
 
 
 def _nav_groups(request: Request) -> list:
@@ -34,6 +35,8 @@ def build_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
     env.autoescape = True
+    # Templates change with a deploy, not while serving: no stat() per render.
+    env.auto_reload = False
     env.trim_blocks = True
     env.lstrip_blocks = True
     env.globals.update(
@@ -42,5 +45,6 @@ def build_templates() -> Jinja2Templates:
         url_for=_url_for,
         pop_flashes=pop_flashes,
         nav_groups=_nav_groups,
+        is_current=is_current,
     )
     return templates

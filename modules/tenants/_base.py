@@ -77,8 +77,10 @@ def iso(moment: datetime) -> str:
 
 def public_user(record: dict[str, Any]) -> dict[str, Any]:
     """A user dict fit to hand out: no password or reset-token hash."""
-    user = {k: v for k, v in record.items() if k not in SECRET_FIELDS}
-    user["has_password"] = bool(record.get("password_hash"))
+    user = dict(record)  # a C-level copy; list pages call this per row
+    user["has_password"] = bool(user.get("password_hash"))
+    for name in SECRET_FIELDS:
+        user.pop(name, None)
     return user
 
 

@@ -38,6 +38,9 @@ USER = Entity(
     ),
     tenant_scoped=True,
     label="User",
+    # One index per sort order the Users screen offers: keyset pages then
+    # read 51 rows from the index instead of sorting the whole account.
+    indexes=(("username",), ("display_name",), ("created_at",), ("last_login_at",)),
     search_fields=("username", "display_name"),
 )
 

@@ -103,7 +103,8 @@ def test_setup_rerenders_with_field_errors_and_creates_nothing(
     assert not services.tenants.has_users()
 
 
-def test_anonymous_pages_redirect_to_login_with_local_next(web: TestClient, owner: int) -> None:
+@pytest.mark.usefixtures("owner")
+def test_anonymous_pages_redirect_to_login_with_local_next(web: TestClient) -> None:
     response = web.get("/profile?tab=keys", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=/profile%3Ftab%3Dkeys"
@@ -112,15 +113,15 @@ def test_anonymous_pages_redirect_to_login_with_local_next(web: TestClient, owne
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil"])
-def test_only_local_next_targets_are_honoured(web: TestClient, owner: int, target: str) -> None:
+@pytest.mark.usefixtures("owner")
+def test_only_local_next_targets_are_honoured(web: TestClient, target: str) -> None:
     response = sign_in(web, "owner@example.com", PASSWORD, next_path=target)
     assert response.status_code == 303
     assert response.headers["location"] == "/"
 
 
-def test_login_rotates_the_session_and_logout_ends_it(
-    web: TestClient, services: Container, owner: int
-) -> None:
+@pytest.mark.usefixtures("owner")
+def test_login_rotates_the_session_and_logout_ends_it(web: TestClient, services: Container) -> None:
     web.get("/login")
     before = web.cookies.get(SESSION_COOKIE)
     sign_in(web, "owner@example.com", PASSWORD)
@@ -139,7 +140,8 @@ def test_login_rotates_the_session_and_logout_ends_it(
         assert replay.get("/", follow_redirects=False).status_code == 303
 
 
-def test_wrong_password_and_unknown_user_get_the_same_answer(web: TestClient, owner: int) -> None:
+@pytest.mark.usefixtures("owner")
+def test_wrong_password_and_unknown_user_get_the_same_answer(web: TestClient) -> None:
     wrong = sign_in(web, "owner@example.com", "wrong password!!")
     unknown = sign_in(web, "nobody@example.com", "wrong password!!")
     assert wrong.status_code == unknown.status_code == 400
@@ -147,7 +149,8 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(web: TestClient, ow
     assert message in wrong.text and message in unknown.text
 
 
-def test_lockout_after_repeated_failures(web: TestClient, owner: int) -> None:
+@pytest.mark.usefixtures("owner")
+def test_lockout_after_repeated_failures(web: TestClient) -> None:
     for _ in range(3):
         assert sign_in(web, "owner@example.com", "wrong password!!").status_code == 400
     locked = sign_in(web, "owner@example.com", PASSWORD)
@@ -155,16 +158,16 @@ def test_lockout_after_repeated_failures(web: TestClient, owner: int) -> None:
     assert "do not match an active account" in locked.text
 
 
-def test_rate_limit_per_client_address(web: TestClient, owner: int) -> None:
+@pytest.mark.usefixtures("owner")
+def test_rate_limit_per_client_address(web: TestClient) -> None:
     statuses = [sign_in(web, f"u{i}@example.com", "nope nope nope").status_code for i in range(9)]
     assert statuses[:8] == [400] * 8
     assert statuses[8] == 429
     assert sign_in(web, "owner@example.com", PASSWORD).status_code == 429
 
 
-def test_signed_in_user_without_permission_gets_403(
-    web: TestClient, services: Container, owner: int
-) -> None:
+@pytest.mark.usefixtures("owner")
+def test_signed_in_user_without_permission_gets_403(web: TestClient, services: Container) -> None:
     customer = services.tenants.create_account("Customer Co")
     services.tenants.create_user(
         customer, "viewer@customer.test", "Vic", password=PASSWORD, role_names=("Viewer",)
@@ -175,9 +178,8 @@ def test_signed_in_user_without_permission_gets_403(
     assert "You do not have permission" in response.text
 
 
-def test_navigation_shows_only_what_the_user_may_use(
-    web: TestClient, services: Container, owner: int
-) -> None:
+@pytest.mark.usefixtures("owner")
+def test_navigation_shows_only_what_the_user_may_use(web: TestClient, services: Container) -> None:
     customer = services.tenants.create_account("Customer Co")
     services.tenants.create_user(
         customer, "member@customer.test", "Mo", password=PASSWORD, role_names=("Member",)
@@ -196,7 +198,8 @@ def test_security_headers_on_pages(web: TestClient) -> None:
     assert headers["x-content-type-options"] == "nosniff"
 
 
-def test_session_cookie_flags(web: TestClient, owner: int) -> None:
+@pytest.mark.usefixtures("owner")
+def test_session_cookie_flags(web: TestClient) -> None:
     response = sign_in(web, "owner@example.com", PASSWORD)
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
