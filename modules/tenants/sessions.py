@@ -57,10 +57,15 @@ class SessionsMixin(TenantsBase):
         )
         return raw
 
-    def resolve_session(self, token: str) -> dict[str, Any] | None:
+    def resolve_session(self, token: str, *, write: bool = True) -> dict[str, Any] | None:
         """The signed-in user (with "account_id") for a session token, or None
         when the session is unknown or expired, the user inactive or the
-        account suspended. Expired sessions met here are deleted."""
+        account suspended. Expired sessions met here are deleted, and
+        last_seen_at is refreshed once a minute.
+
+        With `write=False` it only reads (for callers that must not wait on
+        the write lock): the user then carries "session_touch_due" when
+        `touch_session(token)` should be called."""
         if not isinstance(token, str) or not token:
             return None
         row = self._db.execute_one(_RESOLVE, (token_hash(token),))
@@ -71,14 +76,26 @@ class SessionsMixin(TenantsBase):
         created = datetime.fromisoformat(created_raw) if created_raw else None
         seen = datetime.fromisoformat(seen_raw) if seen_raw else created
         if created is None or seen is None or self._expired(created, seen, now):
-            self._t.session.delete(session_id)
+            if write:
+                self._t.session.delete(session_id)
             return None
         user = user_from_row(row)
         if not user["active"] or status != "active":
             return None
-        if now - seen >= TOUCH_INTERVAL:
+        due = now - seen >= TOUCH_INTERVAL
+        if due and write:
             self._t.session.update(session_id, {"last_seen_at": now})
-        return public_user(user)
+        public = public_user(user)
+        if due and not write:
+            public["session_touch_due"] = True
+        return public
+
+    def touch_session(self, token: str) -> None:
+        """Record that the session of `token` was used just now."""
+        self._db.execute_write(
+            "UPDATE user_session SET last_seen_at = ? WHERE token_hash = ?",
+            (iso(self._now()), token_hash(token)),
+        )
 
     def _expired(self, created: datetime, seen: datetime, now: datetime) -> bool:
         return now - created >= self._limits.session_max or now - seen >= self._limits.session_idle

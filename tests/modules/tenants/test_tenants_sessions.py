@@ -142,3 +142,24 @@ def test_sessions_go_with_their_user(
     tenants.delete_user(account, member)
     assert db.execute_one("SELECT count(*) FROM user_session")[0] == 0
     assert user
+
+
+def test_read_only_resolution_defers_the_touch_to_the_caller(
+    tenants: Tenants, user: int, clock: Clock, db: Database
+) -> None:
+    token = tenants.start_session(user)
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    try:
+        clock.advance(seconds=90)
+        found = tenants.resolve_session(token, write=False)
+        assert found is not None and found["session_touch_due"] is True
+        assert not [s for s in statements if s.lstrip().upper().startswith(("UPDATE", "DELETE"))]
+    finally:
+        db.conn.set_trace_callback(None)
+    tenants.touch_session(token)
+    fresh = tenants.resolve_session(token, write=False)
+    assert fresh is not None and "session_touch_due" not in fresh
+    clock.advance(hours=3)  # idle past the limit: read-only resolution refuses, deletes nothing
+    assert tenants.resolve_session(token, write=False) is None
+    assert db.execute_one("SELECT count(*) FROM user_session")[0] == 1
