@@ -27,9 +27,7 @@ def _sign_out(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/login$"))
 
 
-def test_setup_account_viewer_flow(
-    page: Page, live_app: tuple[LiveServer, Container]
-) -> None:
+def test_setup_account_viewer_flow(page: Page, live_app: tuple[LiveServer, Container]) -> None:
     server, services = live_app
     base = server.url
 
