@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from webapp.settings import VARIABLES, Settings, SettingsError
+from webapp.config_docs import env_example, readme_table
+from webapp.paths import ROOT
 
 
 def load(**environ: str) -> Settings:
