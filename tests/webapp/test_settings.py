@@ -198,11 +198,5 @@ def test_settings_error_is_a_value_error() -> None:
 
 def test_env_example_and_readme_document_every_variable() -> None:
     """`uv run python -m webapp.config_docs` regenerates both when this fails."""
-    from webapp.config_docs import (
-        env_example,
-        readme_table,
-    )  # pylint: disable=import-outside-toplevel
-    from webapp.paths import ROOT  # pylint: disable=import-outside-toplevel
-
     assert (ROOT / ".env.example").read_text(encoding="utf-8") == env_example()
     assert readme_table() in (ROOT / "README.md").read_text(encoding="utf-8")
