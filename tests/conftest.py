@@ -47,3 +47,10 @@ def fixture_client(container: Container) -> Iterator[TestClient]:
     app = create_app(container=container)
     with TestClient(app, base_url="http://testserver") as test_client:
         yield test_client
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running
+    in the main thread for the rest of the session, which would break tests
+    that call asyncio.run(); they are also the slowest."""
+    items.sort(key=lambda item: "tests/browser/" in str(item.path).replace("\\", "/"))
