@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         container.mailer.start()
+        container.libraries.start()
         log.info("Switchboard started", extra={"database": str(settings.database_file)})
         try:
             yield

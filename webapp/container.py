@@ -16,6 +16,13 @@ from modules import authz, email, tenants
 from modules.authz import Authz, PermissionRegistry
 from modules.datastore import Database, Datastore
 from modules.email import Mailer, SmtpConfig
+from modules.libraries import permissions as library_permissions
+from modules.libraries import state as library_state
+from modules.libraries.core import core_libraries
+from modules.libraries.isolation import SubprocessWorker
+from modules.libraries.loader import LibrarySource
+from modules.libraries.manager import LibraryManager
+from modules.libraries.secretbox import SecretBox
 from modules.tenants import PasswordHasher, Tenants
 from webapp.paths import TEMPLATES
 from webapp.ratelimit import RateLimiter
@@ -73,6 +80,7 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
     authz: Authz
     tenants: Tenants
     mailer: Mailer
+    libraries: LibraryManager
     login_limiter: RateLimiter
 
     @classmethod
@@ -81,11 +89,23 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
         db = Database(settings.database_file)
         store = Datastore(db)
         # Order matters: tenant-scoped entities need `account`, authz needs `user`.
-        for entity in (*tenants.ENTITIES, *authz.ENTITIES, *email.ENTITIES):
+        for entity in (
+            *tenants.ENTITIES,
+            *authz.ENTITIES,
+            *email.ENTITIES,
+            *library_state.ENTITIES,
+        ):
             store.register(entity)
         tenants.create_global_indexes(db)
         registry = PermissionRegistry()
-        registry.register((*authz.PERMISSIONS, *tenants.PERMISSIONS, *email.PERMISSIONS))
+        registry.register(
+            (
+                *authz.PERMISSIONS,
+                *tenants.PERMISSIONS,
+                *email.PERMISSIONS,
+                *library_permissions.PERMISSIONS,
+            )
+        )
 
         def is_platform(account_id: int) -> bool:
             # Authz and Tenants need each other; `people` is bound just below.
@@ -101,15 +121,31 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
             session_idle_minutes=settings.session_idle_minutes,
             session_max_hours=settings.session_max_hours,
         )
+        secret_key = resolve_secret_key(settings)
+        mailer = Mailer(store, smtp_config(settings), TEMPLATES / "email")
+
+        def worker(source: LibrarySource, _mode: str) -> SubprocessWorker:
+            return SubprocessWorker(source, settings.database_file)
+
+        libraries = LibraryManager(
+            store,
+            registry,
+            SecretBox(secret_key),
+            libraries_dir=settings.libraries_dir,
+            core=core_libraries(people, mailer),
+            runner_factory=worker,
+            poll_seconds=settings.library_sync_seconds,
+        )
         return cls(
             settings=settings,
-            secret_key=resolve_secret_key(settings),
+            secret_key=secret_key,
             db=db,
             store=store,
             permissions=registry,
             authz=access,
             tenants=people,
-            mailer=Mailer(store, smtp_config(settings), TEMPLATES / "email"),
+            mailer=mailer,
+            libraries=libraries,
             login_limiter=RateLimiter(settings.login_rate_limit, 60.0),
         )
 
@@ -120,5 +156,6 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
 
     def close(self) -> None:
         """Release what the modules hold (connections, threads)."""
+        self.libraries.stop()
         self.mailer.stop()
         self.db.close()

@@ -42,6 +42,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _positive_float(raw: str) -> float:
+    value = float(raw.strip())
+    if not value > 0:
+        raise ValueError
+    return value
+
+
 def _bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -249,6 +256,20 @@ VARIABLES: tuple[Var, ...] = (
         "Sender of the mail Switchboard sends.",
     ),
     Var(
+        "LIBRARIES_DIR",
+        "./libraries",
+        _text,
+        "a folder path",
+        "Folder of library packages that owners can add by folder name.",
+    ),
+    Var(
+        "LIBRARY_SYNC_SECONDS",
+        "2",
+        _positive_float,
+        "a number of seconds > 0",
+        "How often each process checks for library changes made by another.",
+    ),
+    Var(
         "HOST",
         "127.0.0.1",
         _text,
@@ -299,6 +320,8 @@ class Settings:  # pylint: disable=too-many-instance-attributes  # one field per
     smtp_password: str = field(repr=False)
     smtp_security: str
     smtp_from: str
+    libraries_dir: str
+    library_sync_seconds: float
     host: str
     port: int
     workers: int

@@ -12,7 +12,7 @@ import contextlib
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -35,6 +35,7 @@ class Database:
         self._write_lock = threading.RLock()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._trace: Callable[[str], None] | None = None
 
     def connect(self) -> sqlite3.Connection:
         """A new connection with the pragmas set; the caller owns it."""
@@ -48,7 +49,25 @@ class Database:
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         for pragma in PRAGMAS:
             conn.execute(pragma)
+        if self._trace is not None:
+            conn.set_trace_callback(self._trace)
         return conn
+
+    @contextlib.contextmanager
+    def trace(self, callback: Callable[[str], None]) -> Iterator[None]:
+        """Pass every statement any thread runs to `callback` inside the block
+        (for finding N+1 queries and for tests that count statements)."""
+        with self._all_lock:
+            self._trace = callback
+            for conn in self._all:
+                conn.set_trace_callback(callback)
+        try:
+            yield
+        finally:
+            with self._all_lock:
+                self._trace = None
+                for conn in self._all:
+                    conn.set_trace_callback(None)
 
     @property
     def conn(self) -> sqlite3.Connection:

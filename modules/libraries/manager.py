@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from modules.authz import Permission, PermissionRegistry
-from modules.datastore import Datastore, ValidationError
+from modules.datastore import Datastore, Entity, ValidationError
 from modules.libraries import loader, schema
 from modules.libraries.context import EventSink, LogSink
 from modules.libraries.contract import (
@@ -314,6 +314,24 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
         """A live capability by its full name."""
         entry = self._capabilities.get(name)
         return None if entry is None else entry[1]
+
+    def entities(self) -> list[tuple[str, Entity]]:
+        """(library name, entity) for every entity a live library declared."""
+        return sorted(
+            (
+                (name, entity)
+                for name, lib in self._loaded.items()
+                for entity in lib.registration.entities
+            ),
+            key=lambda pair: pair[1].name,
+        )
+
+    def entity(self, name: str) -> tuple[str, Entity] | None:
+        """The library and definition of a live library entity, or None."""
+        for library, entity in self.entities():
+            if entity.name == name:
+                return library, entity
+        return None
 
     def config_values(self, name: str) -> dict[str, Any]:
         """Stored non-secret values, and which secrets are set (never their values)."""

@@ -233,27 +233,19 @@ def test_htmx_target_gets_the_table_partial_alone(web: TestClient) -> None:
 
 
 def test_list_reads_roles_in_one_query_whatever_the_page_size(
-    web: TestClient, services: Container, acme: Acme, monkeypatch: pytest.MonkeyPatch
+    web: TestClient, services: Container, acme: Acme
 ) -> None:
     for i in range(60):
         services.tenants.create_user(
             acme.account_id, f"many{i:02}@acme.test", f"Many {i}", password=None
         )
     statements: list[str] = []
-    original = services.db.connect
-
-    def traced():
-        conn = original()
-        conn.set_trace_callback(statements.append)
-        return conn
-
-    # Before the first request: every request thread opens a traced connection.
-    monkeypatch.setattr(services.db, "connect", traced)
     login(web, "owner")
 
     def role_queries(params: dict) -> int:
         statements.clear()
-        response = web.get("/users/", params=params)
+        with services.db.trace(statements.append):
+            response = web.get("/users/", params=params)
         assert response.status_code == 200
         return sum(1 for s in statements if re.search(r"\brole\b|\buser_role\b", s))
 
