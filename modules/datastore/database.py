@@ -133,15 +133,29 @@ class Database:
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             self._local.depth = 1
+            self._local.after = []
             try:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                self._local.after = []
                 raise
             finally:
                 self._local.depth = 0
+        callbacks, self._local.after = self._local.after, []
+        for callback in callbacks:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the current transaction has committed (at once
+        when there is none); dropped if it rolls back. For announcing changes
+        (events) only when they are real."""
+        if self.in_transaction:
+            self._local.after.append(callback)
+        else:
+            callback()
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""

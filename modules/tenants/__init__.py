@@ -8,12 +8,13 @@ from modules.tenants.accounts import ACCOUNT_STATUSES
 from modules.tenants.credentials import AuthResult
 from modules.tenants.entities import ENTITIES, create_global_indexes
 from modules.tenants.passwords import PasswordHasher, password_problems
-from modules.tenants.permissions import PERMISSIONS
+from modules.tenants.permissions import EVENTS, PERMISSIONS
 from modules.tenants.service import Tenants
 
 __all__ = [
     "ACCOUNT_STATUSES",
     "ENTITIES",
+    "EVENTS",
     "PERMISSIONS",
     "AuthResult",
     "PasswordHasher",

@@ -138,8 +138,10 @@ class TenantsBase:
         session_max_hours: int = 24,
         reset_token_minutes: int = 60,
         clock: Callable[[], datetime] = utcnow,
+        on_event: Callable[[int, str, dict[str, Any]], None] | None = None,
     ):
         self._db = store.db
+        self._on_event = on_event
         self._t = Tables.of(store)
         self._authz = authz
         self._hasher = hasher
@@ -179,6 +181,13 @@ class TenantsBase:
     def reset_token_minutes(self) -> int:
         """How long a password-reset link works (for the mail that carries it)."""
         return int(self._limits.reset_token.total_seconds() // 60)
+
+    def _emit(self, account_id: int, event: str, payload: dict[str, Any]) -> None:
+        """Announce `event` once the current transaction commits (workflows
+        with an event trigger start from it)."""
+        if self._on_event is not None:
+            hook = self._on_event
+            self._db.after_commit(lambda: hook(account_id, event, payload))
 
     def _now(self) -> datetime:
         now = self._clock()

@@ -34,6 +34,7 @@ class AccountsMixin(TenantsBase):
             except UniqueError:
                 raise ValidationError({"name": DUPLICATE_ACCOUNT}) from None
             self._authz.seed_system_roles(account_id)
+            self._emit(account_id, "account.created", {"account_id": account_id, "name": name})
         self._platform[account_id] = bool(platform)
         log.info("account %s created%s", account_id, " (platform)" if platform else "")
         return account_id

@@ -42,3 +42,10 @@ PERMISSIONS: tuple[Permission, ...] = (
         roles=("Admin",),
     ),
 )
+
+
+# Events these modules announce (workflows can start from them).
+EVENTS: tuple[tuple[str, str], ...] = (
+    ("account.created", "A customer account was created."),
+    ("user.created", "A user was added to an account."),
+)

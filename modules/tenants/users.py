@@ -75,6 +75,11 @@ class UsersMixin(TenantsBase):
             except UniqueError:
                 raise ValidationError({"username": USERNAME_TAKEN}) from None
             self._authz.set_user_roles(account_id, user_id, role_ids)
+            self._emit(
+                account_id,
+                "user.created",
+                {"user_id": user_id, "username": username, "display_name": display_name},
+            )
         log.info("user %s created in account %s", user_id, account_id)
         return user_id
 

@@ -182,3 +182,26 @@ def test_close_then_use_reopens(db: Database, items: DAO) -> None:
     items.insert({"code": "a"})
     db.close()
     assert items.count() == 1
+
+
+def test_after_commit_runs_once_after_the_outermost_commit(db: Database) -> None:
+    seen: list[str] = []
+    with db.transaction():
+        with db.transaction():
+            db.after_commit(lambda: seen.append("inner"))
+        assert not seen  # still inside the outer transaction
+        db.after_commit(lambda: seen.append("outer"))
+    assert seen == ["inner", "outer"]
+    db.after_commit(lambda: seen.append("now"))  # no transaction: at once
+    assert seen[-1] == "now"
+
+
+def test_after_commit_callbacks_are_dropped_on_rollback(db: Database) -> None:
+    seen: list[str] = []
+    with pytest.raises(RuntimeError):
+        with db.transaction():
+            db.after_commit(lambda: seen.append("never"))
+            raise RuntimeError("roll back")
+    with db.transaction():
+        pass
+    assert not seen
