@@ -24,6 +24,8 @@ from modules.libraries.loader import LibrarySource
 from modules.libraries.manager import LibraryManager
 from modules.libraries.secretbox import SecretBox
 from modules.tenants import PasswordHasher, Tenants
+from modules.workflows import entities as workflow_entities
+from modules.workflows.service import Workflows
 from webapp.paths import TEMPLATES
 from webapp.ratelimit import RateLimiter
 from webapp.settings import Settings
@@ -81,6 +83,7 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
     tenants: Tenants
     mailer: Mailer
     libraries: LibraryManager
+    workflows: Workflows
     login_limiter: RateLimiter
 
     @classmethod
@@ -94,6 +97,7 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
             *authz.ENTITIES,
             *email.ENTITIES,
             *library_state.ENTITIES,
+            *workflow_entities.ENTITIES,
         ):
             store.register(entity)
         tenants.create_global_indexes(db)
@@ -120,6 +124,7 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
             lockout_minutes=settings.login_lockout_minutes,
             session_idle_minutes=settings.session_idle_minutes,
             session_max_hours=settings.session_max_hours,
+            on_event=lambda account_id, event, payload: flows.emit(account_id, event, payload),
         )
         secret_key = resolve_secret_key(settings)
         mailer = Mailer(store, smtp_config(settings), TEMPLATES / "email")
@@ -135,6 +140,18 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
             core=core_libraries(people, mailer),
             runner_factory=worker,
             poll_seconds=settings.library_sync_seconds,
+            event_sink=lambda account_id, event, payload: flows.emit(account_id, event, payload),
+        )
+        flows = Workflows(
+            store,
+            libraries,
+            people,
+            mailer,
+            SecretBox(secret_key),
+            permissions_for=access.entitled_permissions,
+            base_url=settings.base_url,
+            workers=settings.workflow_workers,
+            retention_days=settings.run_retention_days,
         )
         return cls(
             settings=settings,
@@ -146,6 +163,7 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
             tenants=people,
             mailer=mailer,
             libraries=libraries,
+            workflows=flows,
             login_limiter=RateLimiter(settings.login_rate_limit, 60.0),
         )
 
@@ -156,6 +174,7 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
 
     def close(self) -> None:
         """Release what the modules hold (connections, threads)."""
+        self.workflows.stop()
         self.libraries.stop()
         self.mailer.stop()
         self.db.close()

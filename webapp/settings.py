@@ -6,6 +6,7 @@ table are checked against that list by the tests, so they cannot drift.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -44,7 +45,7 @@ def _positive_int(raw: str) -> int:
 
 def _positive_float(raw: str) -> float:
     value = float(raw.strip())
-    if not value > 0:
+    if math.isnan(value) or value <= 0:
         raise ValueError
     return value
 
@@ -270,6 +271,20 @@ VARIABLES: tuple[Var, ...] = (
         "How often each process checks for library changes made by another.",
     ),
     Var(
+        "WORKFLOW_WORKERS",
+        "4",
+        _positive_int,
+        "a whole number >= 1",
+        "Runs executed at the same time by each process.",
+    ),
+    Var(
+        "RUN_RETENTION_DAYS",
+        "30",
+        _positive_int,
+        "a whole number >= 1",
+        "Finished runs (with their steps and logs) older than this are deleted.",
+    ),
+    Var(
         "HOST",
         "127.0.0.1",
         _text,
@@ -322,6 +337,8 @@ class Settings:  # pylint: disable=too-many-instance-attributes  # one field per
     smtp_from: str
     libraries_dir: str
     library_sync_seconds: float
+    workflow_workers: int
+    run_retention_days: int
     host: str
     port: int
     workers: int

@@ -112,7 +112,7 @@ class InProcessRunner:
             self._loop.stop()
 
 
-def run_in_process(  # pylint: disable=too-many-arguments
+def run_in_process(  # pylint: disable=too-many-arguments,too-many-locals
     runner: InProcessRunner,
     capability: Capability,
     params: dict[str, Any],

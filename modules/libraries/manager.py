@@ -11,6 +11,7 @@ nothing.
 
 from __future__ import annotations
 
+import functools
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ class CoreLibrary:
 
 
 @dataclass
-class Loaded:
+class Loaded:  # pylint: disable=too-many-instance-attributes  # one live library
     """A library that is live in this process."""
 
     registration: Registration
@@ -122,7 +123,7 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
         deriver: SchemaDeriver = schema.derive,
         runner_factory: Callable[[LibrarySource, str], Any] | None = None,
         poll_seconds: float = 2.0,
-        event_sink: EventSink | None = None,
+        event_sink: Callable[[int, str, dict[str, Any]], None] | None = None,
     ):
         self.store = store
         self.permissions = permissions
@@ -132,6 +133,7 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
         self.deriver = deriver
         self.runner_factory = runner_factory
         self.poll_seconds = poll_seconds
+        # (account id, event, payload): where events of calls without their own sink go.
         self.event_sink = event_sink
         self.state = LibraryState(store)
         self._loaded: dict[str, Loaded] = {}
@@ -315,6 +317,14 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
         entry = self._capabilities.get(name)
         return None if entry is None else entry[1]
 
+    def validator(self, name: str) -> tuple[Mapping[str, Any], Validator] | None:
+        """(input schema, compiled validator) of a live capability, or None."""
+        entry = self._capabilities.get(name)
+        if entry is None:
+            return None
+        loaded, capability = entry
+        return capability.input_schema, loaded.validators[name]
+
     def entities(self) -> list[tuple[str, Entity]]:
         """(library name, entity) for every entity a live library declared."""
         return sorted(
@@ -346,7 +356,7 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
 
     # --- invocation ------------------------------------------------------
 
-    def invoke(  # pylint: disable=too-many-arguments
+    def invoke(  # pylint: disable=too-many-arguments,too-many-locals
         self,
         name: str,
         params: Mapping[str, Any],
@@ -376,9 +386,20 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
             return failure(VALIDATION, "some parameters are not valid", errors)
         values = schema.apply_defaults(capability.input_schema, params)
         limit = min(timeout, capability.timeout) if timeout else capability.timeout
-        sink = event_sink or self.event_sink
+        sink = event_sink
+        if sink is None and self.event_sink is not None and account_id is not None:
+            # Events of a one-off call (the API, "try it") reach the account's workflows too.
+            sink = functools.partial(self._account_event, account_id)
         if loaded.mode == "subprocess":
-            return self._invoke_worker(loaded, capability, values, account_id, user_id, limit, sink)
+            return self._invoke_worker(
+                loaded,
+                capability,
+                values,
+                account_id=account_id,
+                user_id=user_id,
+                timeout=limit,
+                event_sink=sink,
+            )
         return run_in_process(
             loaded.runner,
             capability,
@@ -394,11 +415,16 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
             cancel=cancel,
         )
 
+    def _account_event(self, account_id: int, name: str, payload: dict[str, Any]) -> None:
+        if self.event_sink is not None:
+            self.event_sink(account_id, name, payload)
+
     def _invoke_worker(  # pylint: disable=too-many-arguments
         self,
         loaded: Loaded,
         capability: Capability,
         params: dict[str, Any],
+        *,
         account_id: int | None,
         user_id: int | None,
         timeout: float,

@@ -123,7 +123,7 @@ def clean_name(value: Any, what: str, errors: dict[str, str], field: str) -> str
     return name
 
 
-class TenantsBase:
+class TenantsBase:  # pylint: disable=too-many-instance-attributes  # shared state of the mixins
     """Shared state of `Tenants`; see `modules.tenants.service.Tenants`."""
 
     def __init__(  # pylint: disable=too-many-arguments  # the options are the contract

@@ -19,7 +19,7 @@ the capability catalogue live in `validation.py`.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 STEP_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -96,7 +96,7 @@ class Trigger:
 
 
 @dataclass(frozen=True)
-class Definition:
+class Definition:  # pylint: disable=too-many-instance-attributes  # mirrors the JSON
     """A whole workflow definition."""
 
     name: str
@@ -146,7 +146,7 @@ def _retry(data: Any, where: str, problems: dict[str, str]) -> RetryPolicy:
     if not isinstance(data, Mapping):
         problems[where] = "must be an object"
         return RetryPolicy()
-    unknown = set(data) - set(RetryPolicy.__dataclass_fields__)
+    unknown = set(data) - {f.name for f in fields(RetryPolicy)}
     for key in sorted(unknown):
         problems[f"{where}.{key}"] = "is not a retry setting"
     attempts = data.get("max_attempts", 1)
@@ -283,7 +283,8 @@ def parse(data: Any) -> Definition:
         raw_steps = []
     elif len(raw_steps) > MAX_STEPS:
         problems["steps"] = f"at most {MAX_STEPS} steps"
-    steps = [s for i, s in enumerate(raw_steps) if (s := _step(s, i, problems)) is not None]
+    parsed = [_step(raw, i, problems) for i, raw in enumerate(raw_steps)]
+    steps = [s for s in parsed if s is not None]
     notify = data.get("notify") or []
     if not isinstance(notify, list) or not all(isinstance(n, str) and "@" in n for n in notify):
         problems["notify"] = "must be a list of email addresses"

@@ -80,19 +80,8 @@ def _before(definition: Definition) -> dict[str, set[str]]:
     return result
 
 
-def validate(
-    definition: Definition, capabilities: CapabilityLookup
-) -> None:  # pylint: disable=too-many-branches
-    """Raise DefinitionError listing every problem beyond the shape."""
+def _graph_problems(definition: Definition, known: set[str]) -> dict[str, str]:
     problems: dict[str, str] = {}
-    ids = [s.id for s in definition.steps]
-    for step_id in sorted({i for i in ids if ids.count(i) > 1}):
-        problems[f"steps.{step_id}.id"] = f"the step id {step_id!r} is used more than once"
-    known = set(ids)
-    if definition.trigger.type == "schedule" and definition.trigger.cron:
-        problem = cron_problem(definition.trigger.cron, definition.trigger.timezone)
-        if problem:
-            problems["trigger.cron"] = problem
     for step in definition.steps:
         where = f"steps.{step.id}"
         for dep in step.depends_on:
@@ -106,41 +95,49 @@ def validate(
             elif step.fallback not in known:
                 problems[f"{where}.on_error"] = f"falls back to unknown step {step.fallback!r}"
         problems.update(check_condition(step.condition, f"{where}.condition"))
-    edges = {s.id: s.depends_on for s in definition.steps}
     if definition.mode == "dag":
-        cycle = find_cycle(edges)
+        cycle = find_cycle({s.id: s.depends_on for s in definition.steps})
         if cycle:
             problems["steps"] = "dependency cycle: " + " -> ".join(cycle)
+    return problems
+
+
+def _reference_problems(definition: Definition, known: set[str]) -> dict[str, str]:
+    problems: dict[str, str] = {}
     before = _before(definition)
     fallbacks = {s.fallback for s in definition.steps if s.fallback}
     for step in definition.steps:
-        where = f"steps.{step.id}"
-        used = [*references_in(dict(step.params)), *condition_references(step.condition)]
-        for path in used:
+        where = f"steps.{step.id}.params"
+        for path in [*references_in(dict(step.params)), *condition_references(step.condition)]:
             shape = check_path(path)
-            if shape:
-                problems[f"{where}.params"] = shape
-                continue
             target = step_of(path)
-            if target is None:
+            if shape:
+                problems[where] = shape
+            elif target is None:
                 continue
-            if target not in known:
-                problems[f"{where}.params"] = f"${{{path}}} refers to unknown step {target!r}"
+            elif target not in known:
+                problems[where] = f"${{{path}}} refers to unknown step {target!r}"
             elif target == step.id:
-                problems[f"{where}.params"] = f"${{{path}}} refers to the step itself"
+                problems[where] = f"${{{path}}} refers to the step itself"
             elif target not in before.get(step.id, set()) and step.id not in fallbacks:
-                problems[f"{where}.params"] = (
+                hint = " (add it to depends_on)" if definition.mode == "dag" else ""
+                problems[where] = (
                     f"${{{path}}} refers to step {target!r}, which does not run before "
-                    f"{step.id!r}" + (" (add it to depends_on)" if definition.mode == "dag" else "")
+                    f"{step.id!r}{hint}"
                 )
+    return problems
+
+
+def _param_problems(definition: Definition, capabilities: CapabilityLookup) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for step in definition.steps:
+        where = f"steps.{step.id}"
         found = capabilities(step.capability) if step.capability else None
         if found is None:
-            problems.setdefault(f"{where}.capability", f"unknown capability {step.capability!r}")
+            problems[f"{where}.capability"] = f"unknown capability {step.capability!r}"
             continue
-        _, validator = found
         literal = {k: v for k, v in step.params.items() if not has_references(v)}
-        errors = validator(literal)
-        for field, message in errors.items():
+        for field, message in found[1](literal).items():
             name = field.split(".")[0]
             if name in step.params and not has_references(step.params[name]):
                 problems[f"{where}.params.{field}"] = message
@@ -148,5 +145,26 @@ def validate(
                 problems[f"{where}.params.{field}"] = message
             elif message == "is not allowed":
                 problems[f"{where}.params.{field}"] = "is not a parameter of " + step.capability
+    return problems
+
+
+def validate(definition: Definition, capabilities: CapabilityLookup) -> None:
+    """Raise DefinitionError listing every problem beyond the shape."""
+    problems: dict[str, str] = {}
+    ids = [s.id for s in definition.steps]
+    for step_id in sorted({i for i in ids if ids.count(i) > 1}):
+        problems[f"steps.{step_id}.id"] = f"the step id {step_id!r} is used more than once"
+    if definition.trigger.type == "schedule" and definition.trigger.cron:
+        problem = cron_problem(definition.trigger.cron, definition.trigger.timezone)
+        if problem:
+            problems["trigger.cron"] = problem
+    known = set(ids)
+    for found in (
+        _graph_problems(definition, known),
+        _reference_problems(definition, known),
+        _param_problems(definition, capabilities),
+    ):
+        for key, message in found.items():
+            problems.setdefault(key, message)
     if problems:
         raise DefinitionError(problems)

@@ -17,7 +17,8 @@ def register(registry: LibraryRegistry) -> None:
     registry.info(version="1.0", title="HTTP", description="Call web APIs.")
 
     @registry.capability(title="HTTP request", timeout=120)
-    def request(  # pylint: disable=too-many-arguments
+    def request(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+        # the parameters are the capability's inputs, passed by name
         url: str,
         method: Method = "GET",
         headers: dict[str, str] | None = None,
