@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import secrets
+import shutil
 import sys
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from webapp import __version__
 from webapp.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from modules.libraries.manager import LibraryManager
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -84,6 +90,114 @@ def cmd_create_api_key(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- demo ------------------------------------------------------------------
+# The demo is a sequence of small steps so later issues can add theirs (tiers,
+# workflows). Each step says what it did in one line; a step that cannot go
+# on raises DemoError.
+
+DEMO_LIBRARIES = ("crm", "texttools")
+Say = Callable[[str], None]
+
+
+class DemoError(Exception):
+    """A demo step could not be done; the message says why."""
+
+
+def cmd_demo(_args: argparse.Namespace, settings: Settings) -> int:
+    """Load the sample libraries (crm, texttools) from examples/ so there is
+    something to try. Safe to run again: what is already there is kept."""
+    from modules.logs import (  # pylint: disable=import-outside-toplevel
+        configure as configure_logging,
+    )
+    from webapp.container import Container  # pylint: disable=import-outside-toplevel
+
+    # Warnings and errors only: the demo reports its steps itself.
+    level = settings.log_level if settings.log_level in ("ERROR", "CRITICAL") else "WARNING"
+    configure_logging(level, settings.log_format, settings.log_file or None, settings.log_console)
+    try:
+        _demo_copy_examples(Path(settings.libraries_dir), print)
+        services = Container.build(settings)
+        try:
+            services.libraries.start()
+            _demo_add_libraries(services.libraries, print)
+            _demo_configure_crm(services.libraries, print)
+        finally:
+            services.close()
+    except (DemoError, OSError) as exc:
+        print(f"webapp: demo: {exc}", file=sys.stderr)
+        return 1
+    print("Next: uv run webapp serve, sign in as an owner, then open Libraries.")
+    return 0
+
+
+def _demo_copy_examples(libraries_dir: Path, say: Say) -> None:
+    """Copy each sample library into LIBRARIES_DIR unless a folder of that
+    name is already there (it is never overwritten)."""
+    from webapp.paths import ROOT  # pylint: disable=import-outside-toplevel
+
+    if not libraries_dir.is_dir():
+        libraries_dir.mkdir(parents=True)
+        say(f"made the libraries folder {libraries_dir}")
+    for name in DEMO_LIBRARIES:
+        source, target = ROOT / "examples" / name, libraries_dir / name
+        if target.exists():
+            say(f"kept {target} (already there, not overwritten)")
+            continue
+        if not (source / "__init__.py").is_file():
+            raise DemoError(f"the sample library {source} is missing; run the demo from a checkout")
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        say(f"copied {source} to {target}")
+
+
+def _demo_add_libraries(libraries: LibraryManager, say: Say) -> None:
+    """Add each sample library by its folder name unless it is added already;
+    one that fails does not keep the others from being added."""
+    from modules.datastore import (  # pylint: disable=import-outside-toplevel
+        ValidationError,
+    )
+
+    problems = []
+    for name in DEMO_LIBRARIES:
+        done = "already added"
+        if libraries.library(name) is None:
+            try:
+                libraries.add(name)
+            except ValidationError as exc:
+                problems.append(f"cannot add {name}: {'; '.join(exc.fields.values())}")
+                continue
+            done = "added"
+        view = libraries.library(name) or {}
+        if not view.get("enabled"):
+            say(f"{done} library {name}, but it is disabled; enable it on the Libraries screen")
+        elif not view.get("loaded"):
+            problems.append(f"library {name} failed to load: {view.get('error') or 'no reason'}")
+        else:
+            count = len(view["capabilities"])
+            say(f"{done} library {name} {view['version']} ({count} capabilities)")
+    if problems:
+        raise DemoError("; ".join(problems))
+
+
+def _demo_configure_crm(libraries: LibraryManager, say: Say) -> None:
+    """Give crm a random api_token unless it has one (the token is never shown)."""
+    from modules.datastore import (  # pylint: disable=import-outside-toplevel
+        ValidationError,
+    )
+
+    view = libraries.library("crm") or {}
+    if not view.get("loaded"):
+        say("skipped configuring crm (it is not loaded)")
+        return
+    if libraries.config_values("crm").get("api_token"):
+        say("kept the api_token crm already has")
+        return
+    try:
+        libraries.configure("crm", {"api_token": secrets.token_urlsafe(32)})
+    except ValidationError as exc:
+        raise DemoError(f"cannot configure crm: {'; '.join(exc.fields.values())}") from None
+    say("configured crm with a random api_token (stored encrypted, never shown)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Commands and their options."""
     parser = argparse.ArgumentParser(
@@ -117,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--username", required=True, help="the user the key acts as")
     key.add_argument("--name", default="command line", help="a name to recognise the key by")
     key.set_defaults(handler=cmd_create_api_key)
+
+    demo = sub.add_parser(
+        "demo", help="load the sample libraries to try things out", description=cmd_demo.__doc__
+    )
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 

@@ -101,8 +101,8 @@ class InProcessRunner:
             ctx.cancelled.set()
             future.cancel()
             return False, None, f"{capability.name} timed out after {timeout:g} s", TIMEOUT
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            # Library code may raise anything; it fails this call only.
+        except (Exception, SystemExit) as exc:  # pylint: disable=broad-exception-caught
+            # Library code may raise anything (sys.exit included); it fails this call only.
             return False, None, f"{type(exc).__name__}: {exc}", ERROR
 
     def stop(self) -> None:
@@ -126,10 +126,11 @@ def run_in_process(  # pylint: disable=too-many-arguments,too-many-locals
     log_sink: LogSink | None,
     event_sink: EventSink | None,
     cancel: threading.Event | None = None,
+    events: frozenset[str] = frozenset(),
 ) -> InvokeResult:
     """Build the context, run, and time the call."""
     logs: list[tuple[str, str]] = []
-    events: list[tuple[str, dict[str, Any]]] = []
+    emitted: list[tuple[str, dict[str, Any]]] = []
 
     def keep_log(level: str, message: str) -> None:
         logs.append((level, message))
@@ -137,7 +138,12 @@ def run_in_process(  # pylint: disable=too-many-arguments,too-many-locals
             log_sink(level, message)
 
     def keep_event(name: str, payload: dict[str, Any]) -> None:
-        events.append((name, payload))
+        if name not in events:
+            raise LookupError(
+                f"{capability.library} emitted {name!r}, which it did not declare "
+                "(registry.event)"
+            )
+        emitted.append((name, payload))
 
     ctx = Context(
         library=capability.library,
@@ -157,7 +163,7 @@ def run_in_process(  # pylint: disable=too-many-arguments,too-many-locals
         ctx.close()
     duration = (time.perf_counter() - start) * 1000
     if ok and event_sink is not None:
-        for name, payload in events:
+        for name, payload in emitted:
             event_sink(name, payload)
     if not ok:
         log.warning("%s failed: %s", capability.name, error, extra={"kind": kind})
@@ -168,7 +174,7 @@ def run_in_process(  # pylint: disable=too-many-arguments,too-many-locals
         kind=kind,
         duration_ms=duration,
         logs=tuple(logs),
-        events=tuple(events),
+        events=tuple(emitted),
     )
 
 

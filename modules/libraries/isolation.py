@@ -70,6 +70,9 @@ class CallResult:
     ok: bool
     output: Any = None
     error: str | None = None
+    # "" when ok; else "error" (the capability failed), "timeout", "crashed"
+    # (the process died), "unavailable" (no worker) or "validation" (bad params).
+    kind: str = ""
     logs: tuple[tuple[str, str], ...] = ()
     events: tuple[tuple[str, dict[str, Any]], ...] = ()
     duration_ms: float = 0.0
@@ -294,12 +297,14 @@ class SubprocessWorker:  # pylint: disable=too-many-instance-attributes  # setti
         with self._lock:
             if self._stopped:
                 return CallResult(
-                    ok=False, error=f"WorkerError: the worker of library {self.name} is stopped"
+                    ok=False,
+                    error=f"WorkerError: the worker of library {self.name} is stopped",
+                    kind="unavailable",
                 )
             try:
                 child = self._ensure_running()
             except WorkerError as exc:
-                return CallResult(ok=False, error=describe(exc))
+                return CallResult(ok=False, error=describe(exc), kind="unavailable")
             self._next_id += 1
             message = {
                 "id": self._next_id,
@@ -317,20 +322,28 @@ class SubprocessWorker:  # pylint: disable=too-many-instance-attributes  # setti
                     ok=False,
                     error=f"the params of {capability} cannot be sent to a worker process: "
                     f"{describe(exc)}",
+                    kind="validation",
                 )
             started = time.monotonic()
             answer = self._exchange(child, capability, data, timeout)
-            if isinstance(answer, str):
+            if isinstance(answer, tuple):
+                kind, message = answer
                 return CallResult(
-                    ok=False, error=answer, duration_ms=(time.monotonic() - started) * 1000
+                    ok=False,
+                    error=message,
+                    kind=kind,
+                    duration_ms=(time.monotonic() - started) * 1000,
                 )
             if answer.get("id") not in (message["id"], None):
                 self._discard(child)
-                return CallResult(ok=False, error=self._problem("answered out of turn"))
+                return CallResult(
+                    ok=False, error=self._problem("answered out of turn"), kind="crashed"
+                )
             return CallResult(
                 ok=bool(answer["ok"]),
                 output=answer.get("output"),
                 error=answer.get("error"),
+                kind="" if answer["ok"] else "error",
                 logs=tuple((level, text) for level, text in answer["logs"]),
                 events=tuple((name, payload) for name, payload in answer["events"]),
                 duration_ms=answer["duration_ms"],
@@ -346,8 +359,8 @@ class SubprocessWorker:  # pylint: disable=too-many-instance-attributes  # setti
 
     def _exchange(
         self, child: _Child, capability: str, data: bytes, timeout: float
-    ) -> dict[str, Any] | str:
-        """Send a call and read its answer; a string is the error of a failed call."""
+    ) -> dict[str, Any] | tuple[str, str]:
+        """Send a call and read its answer; (kind, message) when the call failed."""
         try:
             child.send(data)
             return child.receive(time.monotonic() + timeout)
@@ -355,21 +368,22 @@ class SubprocessWorker:  # pylint: disable=too-many-instance-attributes  # setti
             self._discard(child)
             self.logger.warning("%s timed out after %g s; killed its worker", capability, timeout)
             return (
+                "timeout",
                 f"{capability} timed out after {timeout:g} s; "
-                f"the worker process of library {self.name} was killed"
+                f"the worker process of library {self.name} was killed",
             )
         except UndecodableFrame as exc:
-            return f"the result of {capability} cannot be read: {exc}"
+            return "error", f"the result of {capability} cannot be read: {exc}"
         except (EOFError, OSError):  # OSError: BrokenPipeError writing to a dead process
             how = self._discard(child)
             ending, self._ending = self._ending, None
             if ending:
-                return f"the worker process of library {self.name} {ending}"
+                return "unavailable", f"the worker process of library {self.name} {ending}"
             self.logger.error("the worker process died (%s) running %s", how, capability)
-            return f"the worker process of library {self.name} died ({how})"
+            return "crashed", f"the worker process of library {self.name} died ({how})"
         except ProtocolError as exc:
             self._discard(child)
-            return self._problem(str(exc))
+            return "crashed", self._problem(str(exc))
 
     def _ensure_started(self) -> dict[str, Any]:
         if self._child is not None and self._child.running:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import threading
 import traceback
+from types import MappingProxyType
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -70,6 +71,11 @@ class Loaded:  # pylint: disable=too-many-instance-attributes  # one live librar
     runner: Any
     validators: dict[str, Validator] = field(default_factory=dict)
     permission_keys: tuple[str, ...] = ()
+
+    @property
+    def event_names(self) -> frozenset[str]:
+        """The events this library declared (the only ones it may emit)."""
+        return frozenset(e.name for e in self.registration.events)
 
     @property
     def entity_names(self) -> tuple[str, ...]:
@@ -399,6 +405,7 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
                 user_id=user_id,
                 timeout=limit,
                 event_sink=sink,
+                log_sink=log_sink,
             )
         return run_in_process(
             loaded.runner,
@@ -406,11 +413,12 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
             values,
             store=self.store,
             entities=loaded.entity_names,
-            config=loaded.config,
+            config=MappingProxyType(loaded.config),
             account_id=account_id,
             user_id=user_id,
             timeout=limit,
             log_sink=log_sink,
+            events=loaded.event_names,
             event_sink=sink,
             cancel=cancel,
         )
@@ -429,6 +437,7 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
         user_id: int | None,
         timeout: float,
         event_sink: EventSink | None,
+        log_sink: LogSink | None,
     ) -> InvokeResult:
         result = loaded.runner.call(
             capability.name,
@@ -438,10 +447,15 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
             config=loaded.config,
             timeout=timeout,
         )
-        kind = "" if result.ok else _worker_kind(result.error)
+        kind = result.kind
+        if log_sink is not None:
+            # A worker's log lines arrive with its answer (not as they happen).
+            for level, message in result.logs:
+                log_sink(level, message)
         if result.ok and event_sink is not None:
             for event, payload in result.events:
-                event_sink(event, payload)
+                if event in loaded.event_names:
+                    event_sink(event, payload)
         return InvokeResult(
             ok=result.ok,
             output=result.output,
@@ -469,7 +483,12 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
             registration = loader.load(source, self.deriver)
             if registration.name != name:
                 raise RegistrationError(f"library registered as {registration.name!r}")
-            self._activate(source, row["mode"], row["revision"], config, registration)
+            defaults = {
+                spec.name: spec.default for spec in registration.config if spec.default is not None
+            }
+            self._activate(
+                source, row["mode"], row["revision"], {**defaults, **config}, registration
+            )
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # Whatever the library's code raised, it fails only this library.
             message = f"{type(exc).__name__}: {exc}"
@@ -629,16 +648,6 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
         if row is not None and loaded is None and row["enabled"] and name in self._failed:
             view["status"], view["error"] = "failed", self._failed[name]
         return view
-
-
-def _worker_kind(error: str) -> str:
-    if "timed out" in error:
-        return "timeout"
-    if "died" in error or "killed by signal" in error:
-        return "crashed"
-    if error.startswith("WorkerError"):
-        return UNAVAILABLE
-    return "error"
 
 
 def secret_fields(specs: Iterable[FieldSpec]) -> frozenset[str]:

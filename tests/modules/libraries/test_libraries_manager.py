@@ -370,3 +370,58 @@ def _eventually(check, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+ODDITIES = """
+import sys
+
+
+def register(registry):
+    registry.config("greeting", "text", default="Hello")
+    registry.event("odd.happened")
+
+    @registry.capability
+    def exits() -> None:
+        sys.exit(3)
+
+    @registry.capability
+    def says_died() -> None:
+        raise ConnectionError("the connection died and timed out")
+
+    @registry.capability
+    def emits_foreign(ctx) -> None:
+        ctx.emit("greeter.greeted", {})
+
+    @registry.capability
+    def emits_own(ctx) -> None:
+        ctx.emit("odd.happened", {"n": 1})
+
+    @registry.capability
+    def greeting(ctx) -> str:
+        return ctx.config["greeting"]
+
+    @registry.capability
+    def mutates(ctx) -> None:
+        ctx.config["greeting"] = "changed"
+"""
+
+
+@pytest.mark.parametrize("mode", ["thread", "subprocess"])
+def test_odd_library_behaviour_is_contained(world: World, mode: str) -> None:
+    write_library(world.libs, "odd", ODDITIES)
+    world.manager.add("odd")
+    world.manager.set_mode("odd", mode)
+    perms = world.everything()
+    exited = world.manager.invoke("odd.exits", {}, permissions=perms)
+    assert not exited.ok and "SystemExit" in exited.error
+    died = world.manager.invoke("odd.says_died", {}, permissions=perms)
+    assert died.kind == "error"  # what the message says does not make it a crash
+    assert world.manager.invoke("odd.greeting", {}, permissions=perms).output == "Hello"
+    own = world.manager.invoke("odd.emits_own", {}, permissions=perms, account_id=1)
+    assert own.ok and own.events == (("odd.happened", {"n": 1}),)
+    if mode == "thread":
+        foreign = world.manager.invoke("odd.emits_foreign", {}, permissions=perms, account_id=1)
+        assert not foreign.ok and "did not declare" in foreign.error
+        mutated = world.manager.invoke("odd.mutates", {}, permissions=perms)
+        assert not mutated.ok and "TypeError" in mutated.error  # config is read-only
+        assert world.manager.invoke("odd.greeting", {}, permissions=perms).output == "Hello"
