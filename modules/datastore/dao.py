@@ -213,6 +213,10 @@ class _Table:  # pylint: disable=too-many-instance-attributes  # precomputed SQL
                 return conn.execute(sql, params)
         except sqlite3.IntegrityError as exc:
             raise self._translate(exc) from None
+        except (OverflowError, sqlite3.ProgrammingError, sqlite3.InterfaceError) as exc:
+            # A value SQLite cannot bind (an int beyond 64 bits, a dict into text):
+            # the caller's mistake, reported like any other bad value.
+            raise ValidationError({"_": f"a value cannot be stored: {exc}"}) from None
 
     def _sql_update(self, names: tuple[str, ...]) -> str:
         sql = self._update_sql.get(names)
@@ -442,15 +446,40 @@ class DAO(_Table):
 
 
 class ScopedDAO(_Table):
-    """Data access for a tenant-scoped entity: every call names the account."""
+    """Data access for a tenant-scoped entity: every call names the account.
+
+    A reference to another tenant-scoped entity must point at a row of the
+    same account (a foreign key alone only checks that the id exists)."""
+
+    scoped_refs: tuple[tuple[str, str], ...] = ()  # (field, referenced table), set by Datastore
+
+    def _check_refs(self, account_id: int, values: Mapping[str, Any]) -> None:
+        errors = {}
+        for name, table in self.scoped_refs:
+            value = values.get(name)
+            if value is None:
+                continue
+            found = self.db.conn.execute(
+                f"SELECT 1 FROM {table} WHERE id = ? AND account_id = ?", (value, account_id)
+            ).fetchone()
+            if found is None:
+                errors[name] = f"there is no {table} record with id {value}"
+        if errors:
+            raise ValidationError(errors)
 
     def insert(self, account_id: int, values: Mapping[str, Any]) -> int:
         """Add a row to the account; returns its id."""
         params = self._row_params(values)
+        if self.scoped_refs:
+            self._check_refs(account_id, values)
         return self._write(self._sql_insert, (account_id, *params)).lastrowid
 
     def insert_many(self, account_id: int, rows: Iterable[Mapping[str, Any]]) -> int:
         """Add many rows to the account in one transaction; returns how many."""
+        if self.scoped_refs:
+            rows = list(rows)
+            for row in rows:
+                self._check_refs(account_id, row)
         params = ((account_id, *self._row_params(r)) for r in rows)
         try:
             with self.db.transaction() as conn:
@@ -465,6 +494,8 @@ class ScopedDAO(_Table):
 
     def update(self, account_id: int, row_id: int, values: Mapping[str, Any]) -> bool:
         """Change the given fields of the account's row; False when not found."""
+        if self.scoped_refs:
+            self._check_refs(account_id, values)
         return self._update(row_id, values, (account_id,))
 
     def delete(self, account_id: int, row_id: int) -> bool:

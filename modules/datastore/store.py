@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from typing import Any, Mapping
 
@@ -35,6 +36,7 @@ class Datastore:
         with self._lock, self.db.transaction() as conn:
             schema.apply(conn, entity)
             dao = _DAO_CLASS[entity.tenant_scoped](self.db, entity)
+            self._scope_refs(conn, dao)
             self._daos[entity.name] = dao
         return dao
 
@@ -45,9 +47,29 @@ class Datastore:
             for entity in entities:
                 schema.apply(conn, entity)
             daos = [_DAO_CLASS[e.tenant_scoped](self.db, e) for e in entities]
+            for dao in daos:
+                self._scope_refs(conn, dao)
         for dao in daos:
             self._daos[dao.entity.name] = dao
         return daos
+
+    @staticmethod
+    def _scope_refs(conn: sqlite3.Connection, dao: DAO | ScopedDAO) -> None:
+        """Note which references of a tenant-scoped entity point at another
+        tenant-scoped table (those must stay inside the account)."""
+        if not isinstance(dao, ScopedDAO):
+            return
+        scoped = []
+        for field in dao.entity.fields:
+            if field.type == "reference" and field.references:
+                columns = conn.execute(
+                    "SELECT name FROM pragma_table_info(?)", (field.references,)
+                ).fetchall()
+                if any(c[0] == "account_id" for c in columns) or (
+                    field.references == dao.entity.name
+                ):
+                    scoped.append((field.name, field.references))
+        dao.scoped_refs = tuple(scoped)
 
     def forget(self, name: str) -> None:
         """Stop handing out the DAO of `name` (its table and rows stay)."""

@@ -34,7 +34,6 @@ from modules.libraries.contract import (
 from modules.libraries.invoker import (
     NOT_FOUND,
     PERMISSION,
-    UNAVAILABLE,
     VALIDATION,
     InProcessRunner,
     InvokeResult,
@@ -103,12 +102,18 @@ def generated_permissions(reg: Registration) -> list[Permission]:
         )
     for entity in reg.entities:
         label = entity.label or entity.name
-        perms.append(Permission(f"{entity.name}.view", f"See {label} records.", group))
+        # Rows of a global entity are shared by every account: only the
+        # platform's operators may see or change them.
+        platform = not entity.tenant_scoped
+        perms.append(
+            Permission(f"{entity.name}.view", f"See {label} records.", group, platform=platform)
+        )
         perms.append(
             Permission(
                 f"{entity.name}.manage",
                 f"Create, change and delete {label} records.",
                 group,
+                platform=platform,
                 roles=("Admin", "Member"),
             )
         )
@@ -333,12 +338,10 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
 
     def entities(self) -> list[tuple[str, Entity]]:
         """(library name, entity) for every entity a live library declared."""
+        with self._lock:  # the sync thread may be changing the set right now
+            loaded = list(self._loaded.items())
         return sorted(
-            (
-                (name, entity)
-                for name, lib in self._loaded.items()
-                for entity in lib.registration.entities
-            ),
+            ((name, entity) for name, lib in loaded for entity in lib.registration.entities),
             key=lambda pair: pair[1].name,
         )
 

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
 from modules.datastore import (
     DAO,
+    Database,
     Datastore,
     Entity,
     Field,
@@ -154,3 +156,33 @@ def test_deleting_an_account_removes_its_rows_only(world: World, accounts: DAO) 
     assert accounts.delete(world.b)
     assert world.contacts.count(world.b) == 0
     assert world.contacts.count(world.a) == 30
+
+
+def test_a_reference_cannot_point_into_another_account(tmp_path: Path) -> None:
+    store = Datastore(Database(tmp_path / "refs.db"))
+    accounts = store.register(Entity("account", (Field("name"),)))
+    a, b = accounts.insert({"name": "A"}), accounts.insert({"name": "B"})
+    contacts = store.register(Entity("contact", (Field("name"),), tenant_scoped=True))
+    deals = store.register(
+        Entity(
+            "deal",
+            (Field("contact", "reference", references="contact"), Field("title")),
+            tenant_scoped=True,
+        )
+    )
+    mine, theirs = contacts.insert(a, {"name": "mine"}), contacts.insert(b, {"name": "theirs"})
+    assert deals.insert(a, {"contact": mine, "title": "ok"})
+    try:
+        deals.insert(a, {"contact": theirs, "title": "sneaky"})
+    except ValidationError as exc:
+        assert "contact" in exc.fields
+    else:
+        raise AssertionError("a reference into account B was accepted")
+    deal = deals.insert(a, {"contact": mine, "title": "moving"})
+    try:
+        deals.update(a, deal, {"contact": theirs})
+    except ValidationError as exc:
+        assert "contact" in exc.fields
+    else:
+        raise AssertionError("an update pointing into account B was accepted")
+    assert deals.count(a) == 2
