@@ -25,6 +25,7 @@ from modules.libraries.manager import LibraryManager
 from modules.libraries.secretbox import SecretBox
 from modules.tenants import PasswordHasher, Tenants
 from modules.workflows import entities as workflow_entities
+from modules.workflows import permissions as workflow_permissions
 from modules.workflows.service import Workflows
 from webapp.paths import TEMPLATES
 from webapp.ratelimit import RateLimiter
@@ -108,6 +109,7 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
                 *tenants.PERMISSIONS,
                 *email.PERMISSIONS,
                 *library_permissions.PERMISSIONS,
+                *workflow_permissions.PERMISSIONS,
             )
         )
 
@@ -151,6 +153,7 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
             permissions_for=access.entitled_permissions,
             base_url=settings.base_url,
             workers=settings.workflow_workers,
+            stale_seconds=settings.workflow_stale_seconds,
             retention_days=settings.run_retention_days,
         )
         return cls(

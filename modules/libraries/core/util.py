@@ -15,6 +15,10 @@ class StepFailed(Exception):
     """Raised by util.fail: a deliberate, descriptive failure."""
 
 
+class StepCancelled(Exception):
+    """Raised by util.delay when its call is cancelled before the time is up."""
+
+
 def register(registry: LibraryRegistry) -> None:
     """Declare util.noop, util.set, util.delay and util.fail."""
     registry.info(
@@ -43,7 +47,8 @@ def register(registry: LibraryRegistry) -> None:
         if seconds < 0:
             raise ValueError("seconds must not be negative")
         start = time.monotonic()
-        ctx.cancelled.wait(seconds)
+        if ctx.cancelled.wait(seconds):
+            raise StepCancelled(f"cancelled after {time.monotonic() - start:.3f} s")
         return {"waited": round(time.monotonic() - start, 3)}
 
     @registry.capability(title="Fail", timeout=5)
