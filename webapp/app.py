@@ -19,12 +19,31 @@ from modules.logs import get_logger
 from webapp import errors
 from webapp.container import Container
 from webapp.middleware.csrf import CSRFMiddleware
-from webapp.api import me
+from webapp.api import capabilities as api_capabilities
+from webapp.api import libraries as api_libraries
+from webapp.api import me, openapi
+from webapp.api import runs as api_runs
+from webapp.api import workflows as api_workflows
 from webapp.identity import IdentityMiddleware
 from webapp.middleware.request_id import RequestIdMiddleware
 from webapp.middleware.security_headers import SecurityHeadersMiddleware
 from webapp.paths import STATIC
-from webapp.routes import accounts, auth, health, home, outbox, profile, roles, users
+from webapp.routes import (
+    accounts,
+    auth,
+    capabilities,
+    health,
+    home,
+    hooks,
+    libraries,
+    outbox,
+    profile,
+    records,
+    roles,
+    runs,
+    users,
+    workflows,
+)
 from webapp.settings import Settings
 from webapp.templating import build_templates
 from webapp.urls import UrlIndex
@@ -57,6 +76,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         container.mailer.start()
         container.libraries.start()
+        container.workflows.start()
         log.info("Switchboard started", extra={"database": str(settings.database_file)})
         try:
             yield
@@ -71,10 +91,21 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             *auth.routes,
             *profile.routes,
             *me.routes,
+            *api_libraries.routes,
+            *api_capabilities.routes,
+            *api_workflows.routes,
+            *api_runs.routes,
+            *openapi.routes,
+            *hooks.routes,
             users.mount,
             roles.mount,
             accounts.mount,
             outbox.mount,
+            libraries.mount,
+            capabilities.mount,
+            records.mount,
+            workflows.mount,
+            runs.mount,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[

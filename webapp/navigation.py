@@ -23,8 +23,13 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Home", "home", SIGNED_IN, "Overview"),
     NavItem("Users", "users:list", "users.view", "Your account"),
     NavItem("Roles", "roles:list", "roles.view", "Your account"),
+    NavItem("Records", "records:index", SIGNED_IN, "Your account"),
+    NavItem("Workflows", "workflows:list", "workflows.view", "Automation"),
+    NavItem("Runs", "runs:list", "workflows.view", "Automation"),
+    NavItem("Capabilities", "capabilities:list", "capabilities.view", "Automation"),
     NavItem("Accounts", "accounts:list", "accounts.view", "Platform"),
     NavItem("Outbox", "outbox:list", "outbox.view", "Platform"),
+    NavItem("Libraries", "libraries:list", "libraries.view", "Platform"),
 )
 
 

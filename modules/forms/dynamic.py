@@ -101,7 +101,7 @@ def build_form_class(fields: Sequence[FieldSpec], *, keep_secrets: bool = True) 
 
 def _unbound_field(spec: FieldSpec, keep_secrets: bool) -> UnboundField:
     kind = spec.type
-    if kind == "secret":
+    if kind == "secret" or spec.secret:  # secret=True on any type is a secret too
         return _secret_field(spec, keep_secrets)
     options: dict[str, Any] = {"description": spec.help, "default": _to_form(spec, spec.default)}
     if kind == "boolean":
@@ -285,7 +285,7 @@ def form_values(
 
 def _clean(spec: FieldSpec, field: Any) -> Any:  # pylint: disable=too-many-return-statements
     kind, data = spec.type, field.data
-    if kind == "secret":
+    if kind == "secret" or spec.secret:
         if data:
             return data
         return _OMIT if getattr(field, "keep_current", False) else None

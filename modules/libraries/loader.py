@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,10 @@ def import_source(source: LibrarySource) -> ModuleType:
             raise RegistrationError(f"{source.ref} is not a package folder (no __init__.py)")
         module_name = folder_module_name(source)
         _purge(module_name)
+        # Bytecode is trusted when the source's mtime (whole seconds) and size
+        # match, so an edit within the same second could load the old code.
+        for cache in Path(source.ref).rglob("__pycache__"):
+            shutil.rmtree(cache, ignore_errors=True)
         if "switchboard_libraries" not in sys.modules:
             namespace = ModuleType("switchboard_libraries")
             namespace.__path__ = []  # a namespace for folder libraries only

@@ -251,7 +251,12 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
     def reload(self, name: str) -> None:
         """Re-import the library's code (picks up changes) everywhere."""
         row = self._require_row(name)
-        self.state.save(name, {"enabled": row["enabled"], "error": None})
+        values: dict[str, Any] = {"enabled": row["enabled"], "error": None}
+        if row["enabled"]:
+            # Clear "failed": `sync` skips rows still marked failed, so a fixed
+            # library would otherwise never be tried again.
+            values["status"] = "loaded"
+        self.state.save(name, values)
         self.sync(force=True)
 
     def remove(self, name: str) -> None:
@@ -576,6 +581,8 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
             runner = self._runner(source, mode)
         except Exception:
             self.permissions.unregister([p.key for p in perms])
+            for entity in registration.entities:
+                self.store.forget(entity.name)
             raise
         loaded = Loaded(
             registration=registration,

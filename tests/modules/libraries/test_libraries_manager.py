@@ -5,7 +5,10 @@ follows the first."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
+import py_compile
 import textwrap
 import time
 from pathlib import Path
@@ -425,3 +428,21 @@ def test_odd_library_behaviour_is_contained(world: World, mode: str) -> None:
         mutated = world.manager.invoke("odd.mutates", {}, permissions=perms)
         assert not mutated.ok and "TypeError" in mutated.error  # config is read-only
         assert world.manager.invoke("odd.greeting", {}, permissions=perms).output == "Hello"
+
+
+def test_reload_picks_up_an_edit_of_the_same_size_in_the_same_second(world: World) -> None:
+    write_library(world.libs, "greeter", greeter(word="Hello"))
+    world.manager.add("greeter")
+    world.manager.configure("greeter", {"token": SECRET, "greeting": ""})
+    perms = world.everything()
+    first = world.manager.invoke("greeter.greet", {"name": "A"}, permissions=perms, account_id=1)
+    assert first.output["text"] == "Hello A"
+    # What the first import leaves behind when bytecode is written (the default):
+    source = world.libs / "greeter" / "__init__.py"
+    py_compile.compile(str(source), cfile=importlib.util.cache_from_source(str(source)))
+    stat = source.stat()
+    write_library(world.libs, "greeter", greeter(word="Howdy"))  # same length...
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ...and the same second
+    world.manager.reload("greeter")
+    second = world.manager.invoke("greeter.greet", {"name": "A"}, permissions=perms, account_id=1)
+    assert second.output["text"] == "Howdy A"
