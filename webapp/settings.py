@@ -278,6 +278,14 @@ VARIABLES: tuple[Var, ...] = (
         "Runs executed at the same time by each process.",
     ),
     Var(
+        "WORKFLOW_STALE_SECONDS",
+        "15",
+        _positive_float,
+        "a number of seconds > 0",
+        "A running run whose process wrote no heartbeat for this long (a crash, a kill) goes "
+        "back to the queue; heartbeats come every third of this, at most every 2 s.",
+    ),
+    Var(
         "RUN_RETENTION_DAYS",
         "30",
         _positive_int,
@@ -338,6 +346,7 @@ class Settings:  # pylint: disable=too-many-instance-attributes  # one field per
     libraries_dir: str
     library_sync_seconds: float
     workflow_workers: int
+    workflow_stale_seconds: float
     run_retention_days: int
     host: str
     port: int
