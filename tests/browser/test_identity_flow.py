@@ -7,19 +7,12 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from tests.browser.pages import sign_in
 from tests.live import LiveServer
 from webapp.container import Container
 
 OWNER_PASSWORD = "owner password 123"
 VIEWER_PASSWORD = "viewer password 456"
-
-
-def _sign_in(page: Page, base: str, username: str, password: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("Email").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Hello")
 
 
 def _sign_out(page: Page) -> None:
@@ -43,7 +36,7 @@ def test_setup_account_viewer_flow(page: Page, live_app: tuple[LiveServer, Conta
     _sign_out(page)
 
     # Sign in again with the new password.
-    _sign_in(page, base, "owner@example.com", OWNER_PASSWORD)
+    sign_in(page, base, "owner@example.com", OWNER_PASSWORD)
 
     # Create a customer account.
     page.get_by_role("link", name="Accounts").click()
@@ -67,7 +60,7 @@ def test_setup_account_viewer_flow(page: Page, live_app: tuple[LiveServer, Conta
     _sign_out(page)
 
     # The Viewer: the Users page is read-only, the Roles page is refused.
-    _sign_in(page, base, "viewer@example.com", VIEWER_PASSWORD)
+    sign_in(page, base, "viewer@example.com", VIEWER_PASSWORD)
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Users")).to_be_visible()
     expect(nav.get_by_role("link", name="Roles")).to_have_count(0)

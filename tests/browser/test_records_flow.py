@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from modules.datastore import ScopedDAO
+from tests.browser.pages import sign_in
 from tests.conftest import make_settings
 from tests.live import LiveServer
 from tests.webapp.test_records_screens import CRM, write_library
@@ -32,14 +33,6 @@ def fixture_records_app(tmp_path: Path) -> Iterator[tuple[LiveServer, Container]
     server = LiveServer(create_app(container=services)).start()
     yield server, services
     server.stop()
-
-
-def _sign_in(page: Page, base: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("Email").fill("owner@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Hello")
 
 
 def _create(page: Page) -> int:
@@ -105,7 +98,7 @@ def test_create_edit_delete_a_contact(
     dao = services.store.dao("crm_contact")
     assert isinstance(dao, ScopedDAO) and account_id is not None
     dao.insert(account_id, {"name": "Grace Hopper", "email": "grace@example.com"})
-    _sign_in(page, server.url)
+    sign_in(page, server.url, "owner@example.com", PASSWORD)
 
     # Records, grouped by library, then the contacts list.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Records").click()

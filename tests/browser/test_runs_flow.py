@@ -9,6 +9,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from tests.browser.pages import sign_in
 from tests.live import LiveServer
 from webapp import usecases
 from webapp.container import Container
@@ -22,14 +23,6 @@ DEFINITION = {
         {"id": "greet", "capability": "util.set", "params": {"text": "Hello ${trigger.name}"}},
     ],
 }
-
-
-def _sign_in(page: Page, base: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("Email").fill("owner@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Hello")
 
 
 def _create_workflow(page: Page) -> None:
@@ -55,7 +48,7 @@ def test_run_page_follows_the_run_to_the_end(
 ) -> None:
     server, services = live_app
     usecases.create_owner(services, "Operators", "owner@example.com", "Olive Owner", PASSWORD)
-    _sign_in(page, server.url)
+    sign_in(page, server.url, "owner@example.com", PASSWORD)
     _create_workflow(page)
 
     page.get_by_role("link", name="Run now").click()
