@@ -45,26 +45,29 @@ def noop_chain(steps: int, name: str) -> dict:
     return builder.build()
 
 
-def engine_per_step(services: Container, account: int, runs: int) -> tuple[float, float]:
-    """(µs per step through the engine, µs per step for the bare writes)."""
+def _time_engine(services: Container, account: int, workflow_id: int, runs: int) -> list[float]:
     flows = services.workflows
-    workflow = flows.create(account, noop_chain(STEPS, "Fifty no-ops"))
-    store: RunStore = flows.runs
-    engine_times = []
+    times = []
     for _ in range(runs):
-        run_id = flows.trigger(account, workflow["id"])
-        run = store.claim("bench", flows.clock())
+        run_id = flows.trigger(account, workflow_id)
+        run = flows.runs.claim("bench", flows.clock())
         assert run is not None and run["id"] == run_id
-        definition = flows.definition_of(account, workflow["id"], run["version"])
+        definition = flows.definition_of(account, workflow_id, run["version"])
         start = time.perf_counter()
         outcome = flows.engine.execute(run, definition)
-        store.finish_run(run_id, outcome.status, outcome.error, flows.clock())
-        engine_times.append(time.perf_counter() - start)
+        flows.runs.finish_run(run_id, outcome.status, outcome.error, flows.clock())
+        times.append(time.perf_counter() - start)
         assert outcome.status == "completed", outcome
-    floor_times = []
+    return times
+
+
+def _time_floor(services: Container, account: int, workflow_id: int, runs: int) -> list[float]:
+    flows = services.workflows
+    store: RunStore = flows.runs
+    times = []
     for _ in range(runs):
-        run_id = flows.trigger(account, workflow["id"])
-        run = store.claim("bench", flows.clock())
+        run_id = flows.trigger(account, workflow_id)
+        store.claim("bench", flows.clock())
         start = time.perf_counter()
         for i in range(STEPS):
             now = datetime.now().astimezone()
@@ -79,10 +82,19 @@ def engine_per_step(services: Container, account: int, runs: int) -> tuple[float
             )
             store.finish_step(step_run, "completed", output=None, duration_ms=0.0, now=now)
         store.finish_run(run_id, "completed", None, flows.clock())
-        floor_times.append(time.perf_counter() - start)
-    per = statistics.median(engine_times) / STEPS * 1e6
-    floor = statistics.median(floor_times) / STEPS * 1e6
-    return per, floor
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def engine_per_step(services: Container, account: int, runs: int) -> tuple[float, float]:
+    """(µs per step through the engine, µs per step for the bare writes)."""
+    workflow = services.workflows.create(account, noop_chain(STEPS, "Fifty no-ops"))
+    engine = _time_engine(services, account, workflow["id"], runs)
+    floor = _time_floor(services, account, workflow["id"], runs)
+    return (
+        statistics.median(engine) / STEPS * 1e6,
+        statistics.median(floor) / STEPS * 1e6,
+    )
 
 
 def seed(data_dir: Path) -> str:
@@ -125,49 +137,58 @@ async def fire(base: str, key: str, workflow_id: int, total: int, clients: int) 
     return run_ids
 
 
+def _serve(data: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "DB_PATH": str(data), "LOG_CONSOLE": "false", "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(  # pylint: disable=consider-using-with  # the caller stops it
+        [str(Path(sys.executable).parent / "webapp"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(base + "/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return server, base
+
+
+def _finished_rows(data: Path, run_ids: list[int]) -> list:
+    """Wait until every run has finished; their (created, started, status) rows."""
+    services = Container.build(make_settings(data))
+    marks = ",".join("?" for _ in run_ids)
+    try:
+        while True:
+            row = services.db.execute_one(
+                f"SELECT count(*) FROM workflow_run WHERE id IN ({marks}) "
+                f"AND status IN ('completed', 'failed', 'cancelled')",
+                run_ids,
+            )
+            if row[0] == len(run_ids):
+                break
+            time.sleep(0.01)
+        return services.db.execute(
+            f"SELECT created_at, started_at, status FROM workflow_run WHERE id IN ({marks})",
+            run_ids,
+        )
+    finally:
+        services.close()
+
+
 def api_figures(total: int, clients: int) -> tuple[float, float, float, int]:
     """(runs/s end to end, trigger-to-start p50 ms, p95 ms, failures)."""
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         key, workflow_id = seed(data).split()
-        port = free_port()
-        env = {**os.environ, "DB_PATH": str(data), "LOG_CONSOLE": "false", "LOG_LEVEL": "WARNING"}
-        server = subprocess.Popen(  # pylint: disable=consider-using-with  # stopped below
-            [str(Path(sys.executable).parent / "webapp"), "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
+        server, base = _serve(data)
         try:
-            for _ in range(300):
-                try:
-                    httpx.get(base + "/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
             start = time.perf_counter()
             run_ids = asyncio.run(fire(base, key, int(workflow_id), total, clients))
-            services = Container.build(make_settings(data))
-            try:
-                marks = ",".join("?" for _ in run_ids)
-                while True:
-                    row = services.db.execute_one(
-                        f"SELECT count(*) FROM workflow_run WHERE id IN ({marks}) "
-                        f"AND status IN ('completed', 'failed', 'cancelled')",
-                        run_ids,
-                    )
-                    if row[0] == len(run_ids):
-                        break
-                    time.sleep(0.01)
-                elapsed = time.perf_counter() - start
-                rows = services.db.execute(
-                    f"SELECT created_at, started_at, status FROM workflow_run "
-                    f"WHERE id IN ({marks})",
-                    run_ids,
-                )
-            finally:
-                services.close()
+            rows = _finished_rows(data, run_ids)
+            elapsed = time.perf_counter() - start
         finally:
             server.terminate()
             server.wait(timeout=20)

@@ -25,12 +25,13 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from modules.datastore import utcnow
+from modules.libraries.invoker import InvokeResult
 from modules.libraries.manager import LibraryManager
 from modules.logs import bind, get_logger
 from modules.workflows.conditions import evaluate
 from modules.workflows.definition import Definition, Step
 from modules.workflows.references import ReferenceMissing, resolve
-from modules.workflows.runs import RunStore
+from modules.workflows.runs import RunGone, RunStore
 
 log = get_logger("workflows.engine")
 SECRET_KEY = re.compile(r"pass(word)?|secret|token|api_?key|authorization|credential", re.I)
@@ -41,15 +42,57 @@ EventSink = Callable[[int, str, dict[str, Any]], None]
 
 
 def redact(value: Any) -> Any:
-    """A copy with values under secret-looking keys replaced (for the run log)."""
+    """A copy with text under secret-looking keys replaced (for the run log:
+    step inputs and outputs). Outputs reused after a resume or a retry from
+    the failed step come from the log, so a secret a later step needs must
+    not travel under such a key."""
     if isinstance(value, Mapping):
+        # Secrets are text; a flag such as {"token_given": true} stays readable.
         return {
-            k: (REDACTED if isinstance(k, str) and SECRET_KEY.search(k) else redact(v))
+            k: (
+                REDACTED
+                if isinstance(k, str) and isinstance(v, str) and SECRET_KEY.search(k)
+                else redact(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
+
+
+class CancelScope(threading.Event):
+    """A run's cancel flag that also stops the attempts running under it.
+
+    Each attempt gets a child event as its `ctx.cancelled`: setting the child
+    (a step timeout) leaves the run alone; setting the scope (a cancel of
+    the run) sets every child.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._children: set[threading.Event] = set()
+        self._children_lock = threading.Lock()
+
+    def set(self) -> None:
+        with self._children_lock:
+            super().set()
+            for child in self._children:
+                child.set()
+
+    def child(self) -> threading.Event:
+        """A new event that is set when this scope is (at once if it already is)."""
+        event = threading.Event()
+        with self._children_lock:
+            self._children.add(event)
+            if self.is_set():
+                event.set()
+        return event
+
+    def release(self, child: threading.Event) -> None:
+        """Forget a finished attempt's event."""
+        with self._children_lock:
+            self._children.discard(child)
 
 
 @dataclass(frozen=True)
@@ -77,7 +120,7 @@ class _Run:  # pylint: disable=too-many-instance-attributes  # one execution's s
         run: dict[str, Any],
         definition: Definition,
         account: Mapping[str, Any],
-        cancel: threading.Event,
+        cancel: CancelScope,
         stop: threading.Event,
         now: datetime,
     ):
@@ -137,7 +180,7 @@ class Engine:
         run: dict[str, Any],
         definition: Definition,
         *,
-        cancel: threading.Event | None = None,
+        cancel: CancelScope | None = None,
         stop: threading.Event | None = None,
     ) -> Outcome:
         """Run (or resume) `run` to its end, or until `stop` asks to hand it back."""
@@ -146,17 +189,21 @@ class Engine:
             run,
             definition,
             self.account_info(run["account_id"]),
-            cancel or threading.Event(),
+            cancel or CancelScope(),
             stop or threading.Event(),
             now,
         )
         with bind(run_id=state.id):
-            self.runs.interrupted_steps(state.id, now)
-            done = self._restore(state)
-            if definition.mode == "dag":
-                outcome = self._dag(state, done)
-            else:
-                outcome = self._sequential(state, done)
+            try:
+                self.runs.interrupted_steps(state.id, now)
+                done = self._restore(state)
+                if definition.mode == "dag":
+                    outcome = self._dag(state, done)
+                else:
+                    outcome = self._sequential(state, done)
+            except RunGone:
+                state.cancel.set()
+                return Outcome("cancelled", "the workflow was deleted")
             log.info("run %s %s", state.id, outcome.status, extra={"error": outcome.error})
             return outcome
 
@@ -329,39 +376,33 @@ class Engine:
             if remaining is not None:
                 limit = min(limit, remaining)
             step_run = self._start(state, step, previous + attempt, redact(params), now)
-            result = self.libraries.invoke(
-                step.capability,
-                params,
-                permissions=permissions,
-                account_id=state.account_id,
-                user_id=state.run.get("created_by"),
-                timeout=limit,
-                log_sink=lambda level, message, sid=step.id: self._log(state, sid, level, message),
-                event_sink=self._events(state.account_id),
-                cancel=state.cancel,
-            )
+            result = self._invoke(state, step, params, permissions, limit)
             finished = self.clock()
-            if result.ok:
-                self.runs.finish_step(
-                    step_run, "completed", output=result.output,
-                    duration_ms=result.duration_ms, now=finished,
-                )  # fmt: skip
-                return _StepResult("completed", result.output)
             error = result.error
             if result.fields:
                 error += ": " + "; ".join(f"{k} {v}" for k, v in result.fields.items())
-            cancelled = state.cancel.is_set()
-            self.runs.finish_step(
-                step_run, "cancelled" if cancelled else "failed", error=error,
-                duration_ms=result.duration_ms, now=finished,
-            )  # fmt: skip
-            if cancelled:
+            if state.cancel.is_set():
+                # Asked to stop: not done, even if it returned early (a retry runs it again).
+                self.runs.finish_step(
+                    step_run, "cancelled", output=result.output,
+                    error=error or "the run was cancelled",
+                    duration_ms=result.duration_ms, now=finished,
+                )  # fmt: skip
                 return _StepResult("cancelled", error=error)
+            if result.ok:
+                self.runs.finish_step(
+                    step_run, "completed", output=redact(result.output),
+                    duration_ms=result.duration_ms, now=finished,
+                )  # fmt: skip
+                return _StepResult("completed", result.output)
+            self.runs.finish_step(
+                step_run, "failed", error=error, duration_ms=result.duration_ms, now=finished
+            )
             if state.deadline is not None and state.remaining(finished) <= 0:
                 return _StepResult("failed", error=self._timeout_message(state))
             if not result.retryable or attempt == policy.max_attempts:
                 return _StepResult("failed", error=f"{step.id}: {error}")
-            delay = policy.delay(attempt)
+            delay = self._retry_delay(state, policy.delay(attempt))
             self._log(
                 state, step.id, "WARNING",
                 f"attempt {attempt} of {policy.max_attempts} failed ({error}); "
@@ -372,6 +413,38 @@ class Engine:
                     return _StepResult("cancelled")
                 return _StepResult("interrupted")
         return _StepResult("failed", error=f"{step.id}: gave up")
+
+    def _invoke(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+        self,
+        state: _Run,
+        step: Step,
+        params: dict[str, Any],
+        permissions: frozenset[str],
+        limit: float,
+    ) -> InvokeResult:
+        """One attempt, with its own stop signal as `ctx.cancelled`: the
+        invoker sets it on a timeout (which must not cancel the run), and a
+        cancel of the run reaches it through the scope."""
+        signal = state.cancel.child()
+        try:
+            return self.libraries.invoke(
+                step.capability,
+                params,
+                permissions=permissions,
+                account_id=state.account_id,
+                user_id=state.run.get("created_by"),
+                timeout=limit,
+                log_sink=lambda level, message, sid=step.id: self._log(state, sid, level, message),
+                event_sink=self._events(state.account_id, state.scope["trigger"]),
+                cancel=signal,
+            )
+        finally:
+            state.cancel.release(signal)
+
+    def _retry_delay(self, state: _Run, delay: float) -> float:
+        """The backoff delay, cut short where the run would time out first."""
+        left = state.remaining(self.clock())
+        return delay if left is None else min(delay, max(left, 0.0))
 
     def _timeout_message(self, state: _Run) -> str:
         return f"the run timed out after {state.definition.timeout_seconds:g} s"
@@ -405,8 +478,13 @@ class Engine:
             now=now,
         )
 
-    def _events(self, account_id: int) -> Callable[[str, dict[str, Any]], None] | None:
+    def _events(
+        self, account_id: int, trigger: Mapping[str, Any]
+    ) -> Callable[[str, dict[str, Any]], None] | None:
         sink = self.event_sink
         if sink is None:
             return None
-        return lambda name, payload: sink(account_id, name, payload)
+        # Events a run emits carry how deep in an event chain the run is, so
+        # workflows that start each other through events stop (see `emit`).
+        depth = trigger.get("_event_depth", 0) if isinstance(trigger, Mapping) else 0
+        return lambda name, payload: sink(account_id, name, {**payload, "_event_depth": depth})

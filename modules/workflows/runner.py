@@ -22,7 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from modules.datastore import utcnow
 from modules.logs import get_logger
 from modules.workflows.definition import Definition
-from modules.workflows.engine import Engine, Outcome
+from modules.workflows.engine import CancelScope, Engine, Outcome
 from modules.workflows.runs import RunStore
 
 log = get_logger("workflows.runner")
@@ -62,7 +62,7 @@ class Runner:  # pylint: disable=too-many-instance-attributes  # one process's r
         self._pending_wakes = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._active: dict[int, threading.Event] = {}
+        self._active: dict[int, CancelScope] = {}
         self._active_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._schedules: dict[str, tuple[str, str]] = {}
@@ -93,7 +93,9 @@ class Runner:  # pylint: disable=too-many-instance-attributes  # one process's r
         then hand them back to the queue (they resume from their last
         completed step, here or in another process)."""
         self._stop.set()
-        self.wake()
+        with self._wake:  # every idle worker, not just one
+            self._pending_wakes += len(self._threads)
+            self._wake.notify_all()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         for thread in self._threads:
@@ -145,7 +147,7 @@ class Runner:  # pylint: disable=too-many-instance-attributes  # one process's r
             self._pending_wakes = max(0, self._pending_wakes - 1)
 
     def _execute(self, run: dict[str, Any]) -> None:
-        cancel = threading.Event()
+        cancel = CancelScope()
         if run["cancel_requested"]:
             cancel.set()
         with self._active_lock:

@@ -57,6 +57,10 @@ def step_dict(row: sqlite3.Row) -> dict[str, Any]:
     return step
 
 
+class RunGone(LookupError):
+    """The run was deleted (its workflow was deleted with force) while running."""
+
+
 class RunStore:  # pylint: disable=too-many-public-methods  # the run log's verbs
     """Runs, step runs and run logs."""
 
@@ -279,11 +283,22 @@ class RunStore:  # pylint: disable=too-many-public-methods  # the run log's verb
         now: datetime,
     ) -> int:
         """A step run in status `running`; returns its id."""
-        cursor = self.db.execute_write(
-            "INSERT INTO step_run (account_id, run, step_id, capability, attempt, status, "
-            "input, started_at) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-            (account_id, run_id, step_id, capability, attempt, _dumps(resolved_input), to_db(now)),
-        )
+        try:
+            cursor = self.db.execute_write(
+                "INSERT INTO step_run (account_id, run, step_id, capability, attempt, status, "
+                "input, started_at) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+                (
+                    account_id,
+                    run_id,
+                    step_id,
+                    capability,
+                    attempt,
+                    _dumps(resolved_input),
+                    to_db(now),
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise RunGone(run_id) from None
         return cursor.lastrowid
 
     def finish_step(  # pylint: disable=too-many-arguments
@@ -378,11 +393,14 @@ class RunStore:  # pylint: disable=too-many-public-methods  # the run log's verb
         now: datetime,
     ) -> None:
         """One line in the run log."""
-        self.db.execute_write(
-            "INSERT INTO run_log (account_id, run, step_id, level, message, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (account_id, run_id, step_id, level, message[:10_000], to_db(now)),
-        )
+        try:
+            self.db.execute_write(
+                "INSERT INTO run_log (account_id, run, step_id, level, message, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (account_id, run_id, step_id, level, message[:10_000], to_db(now)),
+            )
+        except sqlite3.IntegrityError:
+            raise RunGone(run_id) from None
 
     def steps_of(self, account_id: int, run_id: int) -> list[dict[str, Any]]:
         """The run's step runs, in order."""

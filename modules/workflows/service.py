@@ -81,6 +81,8 @@ class Workflows:  # pylint: disable=too-many-instance-attributes,too-many-public
             self.engine,
             self.definition_of,
             workers=workers,
+            # Beats well inside the stale limit, so a live run is never taken as stale.
+            heartbeat_seconds=min(2.0, stale_seconds / 3),
             stale_seconds=stale_seconds,
             on_finished=self._finished,
             clock=self.clock,
@@ -172,15 +174,37 @@ class Workflows:  # pylint: disable=too-many-instance-attributes,too-many-public
         self.sync_schedules()
         return self.get(account_id, workflow_id) or {}
 
-    def set_enabled(self, account_id: int, workflow_id: int, enabled: bool) -> dict[str, Any]:
-        """Enable or disable (a new version with `enabled` changed)."""
-        current = self.get(account_id, workflow_id)
-        if current is None:
-            raise NotFoundError(f"no workflow {workflow_id}")
-        if current["enabled"] == enabled:
-            return current
-        data = {**current["definition"], "enabled": enabled}
-        return self.update(account_id, workflow_id, data, user_id=None)
+    def set_enabled(
+        self, account_id: int, workflow_id: int, enabled: bool, *, user_id: int | None = None
+    ) -> dict[str, Any]:
+        """Enable or disable: a new version with only `enabled` changed. Not
+        checked again, so a workflow whose capability went away can still be
+        switched off."""
+        with self.db.transaction():
+            row = self._require(account_id, workflow_id)
+            if bool(row["enabled"]) != enabled:
+                current = self.versions.find_one(
+                    account_id, {"workflow": workflow_id, "version": row["current_version"]}
+                )
+                definition = {**(current["definition"] if current else {}), "enabled": enabled}
+                version = row["current_version"] + 1
+                self.versions.insert(
+                    account_id,
+                    {
+                        "workflow": workflow_id,
+                        "version": version,
+                        "definition": definition,
+                        "created_by": user_id,
+                        "created_at": self.clock(),
+                    },
+                )
+                self.workflows.update(
+                    account_id,
+                    workflow_id,
+                    {"enabled": enabled, "current_version": version, "updated_at": self.clock()},
+                )
+        self.sync_schedules()
+        return self.get(account_id, workflow_id) or {}
 
     def get(self, account_id: int, workflow_id: int) -> dict[str, Any] | None:
         """The workflow with its current definition, or None."""
@@ -213,27 +237,30 @@ class Workflows:  # pylint: disable=too-many-instance-attributes,too-many-public
 
     def delete(self, account_id: int, workflow_id: int, *, force: bool = False) -> None:
         """Remove a workflow with its versions and runs. With queued or running
-        runs this is a `WorkflowConflict`, unless `force`, which cancels them."""
-        self._require(account_id, workflow_id)
-        active = self.runs.active_runs(account_id, workflow_id)
-        if active and not force:
-            raise WorkflowConflict(
-                f"the workflow has {len(active)} queued or running runs; "
-                "cancel them or delete with force"
-            )
+        runs this is a `WorkflowConflict`, unless `force`, which cancels them
+        (an engine still busy with one stops at its next write)."""
+        with self.db.transaction():
+            self._require(account_id, workflow_id)
+            active = self.runs.active_runs(account_id, workflow_id)
+            if active and not force:
+                raise WorkflowConflict(
+                    f"the workflow has {len(active)} queued or running runs; "
+                    "cancel them or delete with force"
+                )
+            for run_id in active:
+                self.runs.request_cancel(account_id, run_id, self.clock())
+            self.workflows.delete(account_id, workflow_id)
         for run_id in active:
-            self.cancel_run(account_id, run_id)
-        if active:
-            self._await_finished(active, timeout=10.0)
-        self.workflows.delete(account_id, workflow_id)
+            self.runner.cancel_local(run_id)
+        self._await_local(active, timeout=5.0)
         self.sync_schedules()
 
-    def _await_finished(self, run_ids: list[int], timeout: float) -> None:
-        deadline = self.clock() + timedelta(seconds=timeout)
-        while self.clock() < deadline:
-            if not [r for r in run_ids if r in self.runner.active]:
-                return
-            time.sleep(0.02)
+    def _await_local(self, run_ids: list[int], timeout: float) -> None:
+        """Give this process's engines a moment to let go of cancelled runs
+        (those in other processes stop at their next heartbeat or write)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and set(run_ids) & set(self.runner.active):
+            time.sleep(0.01)
 
     # --- triggers ----------------------------------------------------------------
 
@@ -319,7 +346,7 @@ class Workflows:  # pylint: disable=too-many-instance-attributes,too-many-public
         """A signed POST to /hooks/{token}: verify, refuse replays, start a run."""
         digest = hashlib.sha256(token.encode()).hexdigest()
         row = self.db.execute_one(
-            "SELECT id, account_id, webhook_secret, enabled, trigger_type FROM workflow "
+            "SELECT id, account_id, webhook_secret, enabled FROM workflow "
             "WHERE webhook_token_hash = ?",
             (digest,),
         )
@@ -415,7 +442,11 @@ class Workflows:  # pylint: disable=too-many-instance-attributes,too-many-public
         workflow = self.get(run["account_id"], run["workflow"])
         if workflow is None:
             return
-        definition = workflow["definition"]
+        # Who to tell is part of the version the run executed.
+        definition = (
+            self.version(run["account_id"], run["workflow"], run["version"])
+            or workflow["definition"]
+        )
         recipients = set(definition.get("notify") or [])
         owner = workflow.get("owner_user")
         if owner:
@@ -437,7 +468,8 @@ class Workflows:  # pylint: disable=too-many-instance-attributes,too-many-public
             except ValueError:
                 log.warning("could not mail %s about run %s", address, run["id"])
         error_workflow = definition.get("error_workflow")
-        if error_workflow and error_workflow != run["workflow"]:
+        # A failed error workflow starts no other: two that name each other would loop.
+        if error_workflow and error_workflow != run["workflow"] and run["trigger_type"] != "error":
             try:
                 self.trigger(
                     run["account_id"],

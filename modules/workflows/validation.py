@@ -107,8 +107,9 @@ def _reference_problems(definition: Definition, known: set[str]) -> dict[str, st
     before = _before(definition)
     fallbacks = {s.fallback for s in definition.steps if s.fallback}
     for step in definition.steps:
-        where = f"steps.{step.id}.params"
-        for path in [*references_in(dict(step.params)), *condition_references(step.condition)]:
+        located = [(f"steps.{step.id}.params", p) for p in references_in(dict(step.params))]
+        located += [(f"steps.{step.id}.condition", p) for p in condition_references(step.condition)]
+        for where, path in located:
             shape = check_path(path)
             target = step_of(path)
             if shape:
@@ -139,12 +140,18 @@ def _param_problems(definition: Definition, capabilities: CapabilityLookup) -> d
         literal = {k: v for k, v in step.params.items() if not has_references(v)}
         for field, message in found[1](literal).items():
             name = field.split(".")[0]
-            if name in step.params and not has_references(step.params[name]):
+            if message == "is not allowed" and "." not in field:
+                problems[f"{where}.params.{field}"] = "is not a parameter of " + step.capability
+            elif name in step.params and not has_references(step.params[name]):
                 problems[f"{where}.params.{field}"] = message
             elif message == "is required" and name not in step.params:
                 problems[f"{where}.params.{field}"] = message
-            elif message == "is not allowed":
-                problems[f"{where}.params.{field}"] = "is not a parameter of " + step.capability
+        schema = found[0]
+        known_params = schema.get("properties", {})
+        if schema.get("additionalProperties") is False:
+            for name in step.params:
+                if name not in known_params and has_references(step.params[name]):
+                    problems[f"{where}.params.{name}"] = "is not a parameter of " + step.capability
     return problems
 
 
