@@ -108,6 +108,9 @@ class Capability:  # pylint: disable=too-many-instance-attributes  # the declara
     permission: str
     timeout: float = DEFAULT_TIMEOUT
     takes_context: bool = True
+    # Runs in the caller's thread, without the hand-off that enforces the
+    # timeout: only for functions that return at once and cannot block.
+    inline: bool = False
 
     @property
     def is_async(self) -> bool:
@@ -183,6 +186,7 @@ class LibraryRegistry:
         output_schema: Mapping[str, Any] | None = None,
         permission: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        inline: bool = False,
     ) -> Any:
         """Declare a capability; usable as `@registry.capability(...)`, bare
         `@registry.capability` or `registry.capability(func, ...)`.
@@ -190,6 +194,8 @@ class LibraryRegistry:
         The capability is called `<library>.<name>` (name defaults to the
         function's). Schemas are derived from the type hints and defaults
         unless given. A first parameter named `ctx` receives the `Context`.
+        `inline=True` runs it in the caller's thread with no timeout: only
+        for functions that return at once (no I/O, no waiting).
         """
 
         def declare(target: Callable[..., Any]) -> Callable[..., Any]:
@@ -221,6 +227,7 @@ class LibraryRegistry:
                     permission=permission or self.result.use_permission,
                     timeout=float(timeout),
                     takes_context=takes_context,
+                    inline=bool(inline) and not inspect.iscoroutinefunction(target),
                 )
             )
             return target

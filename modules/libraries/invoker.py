@@ -88,6 +88,11 @@ class InProcessRunner:
     ) -> tuple[bool, Any, str, str]:
         """(ok, output, error, kind)."""
         args = (ctx,) if capability.takes_context else ()
+        if capability.inline:
+            try:
+                return True, capability.func(*args, **params), "", ""
+            except (Exception, SystemExit) as exc:  # pylint: disable=broad-exception-caught
+                return False, None, f"{type(exc).__name__}: {exc}", ERROR
         future: Future[Any]
         if capability.is_async:
             future = asyncio.run_coroutine_threadsafe(

@@ -61,6 +61,13 @@ def redact(value: Any) -> Any:
     return value
 
 
+def _first_execution(run: Mapping[str, Any]) -> bool:
+    """A run claimed for the first time has no step runs to resume from: the
+    claim stamps started_at and heartbeat_at alike only then."""
+    started, beat = run.get("started_at"), run.get("heartbeat_at")
+    return started is not None and started == beat and not run.get("reuse_outputs")
+
+
 class CancelScope(threading.Event):
     """A run's cancel flag that also stops the attempts running under it.
 
@@ -195,8 +202,10 @@ class Engine:
         )
         with bind(run_id=state.id):
             try:
-                self.runs.interrupted_steps(state.id, now)
-                done = self._restore(state)
+                done: set[str] = set()
+                if not _first_execution(run):
+                    self.runs.interrupted_steps(state.id, now)
+                    done = self._restore(state)
                 if definition.mode == "dag":
                     outcome = self._dag(state, done)
                 else:

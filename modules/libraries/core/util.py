@@ -27,7 +27,7 @@ def register(registry: LibraryRegistry) -> None:
         description="No-op, set values, wait, and fail on purpose.",
     )
 
-    @registry.capability(title="Do nothing", timeout=5)
+    @registry.capability(title="Do nothing", timeout=5, inline=True)
     def noop() -> None:
         """Does nothing and returns nothing; useful as a placeholder step."""
 
@@ -36,6 +36,7 @@ def register(registry: LibraryRegistry) -> None:
         title="Set values",
         input_schema=SET_SCHEMA,
         output_schema={"type": "object"},
+        inline=True,
     )
     def set_values(**values: Any) -> dict[str, Any]:
         """Returns the values it is given, so later steps can refer to them."""
