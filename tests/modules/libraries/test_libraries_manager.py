@@ -10,6 +10,7 @@ import logging
 import os
 import py_compile
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -446,3 +447,27 @@ def test_reload_picks_up_an_edit_of_the_same_size_in_the_same_second(world: Worl
     world.manager.reload("greeter")
     second = world.manager.invoke("greeter.greet", {"name": "A"}, permissions=perms, account_id=1)
     assert second.output["text"] == "Howdy A"
+
+
+def test_inline_capabilities_run_in_the_callers_thread(world: World) -> None:
+    write_library(
+        world.libs,
+        "where",
+        """
+        import threading
+
+        def register(registry):
+            @registry.capability(inline=True)
+            def here() -> int:
+                return threading.get_ident()
+
+            @registry.capability
+            def there() -> int:
+                return threading.get_ident()
+        """,
+    )
+    world.manager.add("where")
+    perms = world.everything()
+    me = threading.get_ident()
+    assert world.manager.invoke("where.here", {}, permissions=perms).output == me
+    assert world.manager.invoke("where.there", {}, permissions=perms).output != me
