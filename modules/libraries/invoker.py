@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from modules.datastore import Datastore
+from modules.libraries._pool import DaemonPool
 from modules.libraries.context import Context, EventSink, LogSink
 from modules.libraries.contract import Capability
 from modules.logs import get_logger
@@ -73,7 +74,7 @@ class InProcessRunner:
 
     def __init__(self, library: str, max_workers: int = 8):
         self.library = library
-        self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"lib-{library}")
+        self.pool = DaemonPool(max_workers, f"lib-{library}")
         self._loop: _LoopThread | None = None
         self._lock = threading.Lock()
 
@@ -112,7 +113,7 @@ class InProcessRunner:
 
     def stop(self) -> None:
         """Release the threads (a hung call keeps its thread until it returns)."""
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown()
         if self._loop is not None:
             self._loop.stop()
 
