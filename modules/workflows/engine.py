@@ -117,6 +117,11 @@ class _StepResult:
     output: Any = None
     error: str | None = None
     final: bool = True  # False: failed but on_error=continue/fallback handled it
+    whole: bool = False  # the error already says where (a run timeout, a failed fallback)
+
+    def run_error(self, step_id: str) -> str | None:
+        """The error as the run reports it: prefixed with the step unless whole."""
+        return self.error if self.whole else f"{step_id}: {self.error}"
 
 
 class _Run:  # pylint: disable=too-many-instance-attributes  # one execution's state
@@ -249,7 +254,7 @@ class Engine:
                 return Outcome("cancelled", "cancelled")
             if result.status == "failed" and result.final:
                 self._leave(state, order[index + 1 :], done, "skipped", "an earlier step failed")
-                return Outcome("failed", result.error)
+                return Outcome("failed", result.run_error(step.id))
         return Outcome("completed")
 
     def _dag(  # pylint: disable=too-many-branches,too-many-locals  # the scheduling loop
@@ -296,7 +301,7 @@ class Engine:
                     if result.status == "interrupted":
                         interrupted = True
                     elif result.status == "failed" and result.final and failure is None:
-                        failure = result.error
+                        failure = result.run_error(sid)
         if interrupted and not failure and not state.cancel.is_set():
             return Outcome("running", requeued=True)
         left = [s for sid, s in steps.items() if sid not in status]
@@ -339,7 +344,7 @@ class Engine:
         result = self._attempts(state, step, scope)
         if result.status == "failed" and step.fallback:
             self._log(
-                state, step.id, "WARNING", f"{step.id} failed; running fallback {step.fallback}"
+                state, step.id, "WARNING", f"failed ({result.error}); running {step.fallback}"
             )
             fallback = self._attempts(state, state.definition.step(step.fallback), scope)
             if fallback.status == "completed":
@@ -350,12 +355,16 @@ class Engine:
                     }
                     state.scope["steps"][step.id] = {"output": fallback.output, "status": "failed"}
                 return _StepResult("failed", fallback.output, result.error, final=False)
-            return fallback if fallback.status != "failed" else _StepResult(
-                "failed", error=f"{step.id} failed ({result.error}); its fallback "
-                f"{step.fallback} failed too ({fallback.error})"
-            )  # fmt: skip
+            if fallback.status != "failed":
+                return fallback
+            return _StepResult(
+                "failed",
+                error=f"{step.id} failed ({result.error}); its fallback "
+                f"{step.fallback} failed too ({fallback.error})",
+                whole=True,
+            )
         if result.status == "failed" and step.on_error == "continue":
-            self._log(state, step.id, "WARNING", f"{step.id} failed; continuing: {result.error}")
+            self._log(state, step.id, "WARNING", f"failed; the run goes on ({result.error})")
             return _StepResult("failed", error=result.error, final=False)
         if result.status == "completed":
             with state.lock:
@@ -370,7 +379,7 @@ class Engine:
         except ReferenceMissing as exc:
             now = self.clock()
             step_run = self._start(state, step, 1, {}, now)
-            message = f"{step.id}: {exc}"
+            message = str(exc)
             self.runs.finish_step(step_run, "failed", error=message, now=now)
             return _StepResult("failed", error=message)
         policy = step.retry
@@ -380,7 +389,7 @@ class Engine:
             now = self.clock()
             remaining = state.remaining(now)
             if remaining is not None and remaining <= 0:
-                return _StepResult("failed", error=self._timeout_message(state))
+                return _StepResult("failed", error=self._timeout_message(state), whole=True)
             limit = step.timeout_seconds or DEFAULT_STEP_TIMEOUT
             if remaining is not None:
                 limit = min(limit, remaining)
@@ -408,9 +417,9 @@ class Engine:
                 step_run, "failed", error=error, duration_ms=result.duration_ms, now=finished
             )
             if state.deadline is not None and state.remaining(finished) <= 0:
-                return _StepResult("failed", error=self._timeout_message(state))
+                return _StepResult("failed", error=self._timeout_message(state), whole=True)
             if not result.retryable or attempt == policy.max_attempts:
-                return _StepResult("failed", error=f"{step.id}: {error}")
+                return _StepResult("failed", error=error)
             delay = self._retry_delay(state, policy.delay(attempt))
             self._log(
                 state, step.id, "WARNING",
@@ -421,7 +430,7 @@ class Engine:
                 if state.cancel.is_set():
                     return _StepResult("cancelled")
                 return _StepResult("interrupted")
-        return _StepResult("failed", error=f"{step.id}: gave up")
+        return _StepResult("failed", error="gave up")
 
     def _invoke(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         self,
