@@ -358,13 +358,16 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
         return None
 
     def config_values(self, name: str) -> dict[str, Any]:
-        """Stored non-secret values, and which secrets are set (never their values)."""
+        """Non-secret values in effect (stored, else the declared default), and
+        which secrets are set (never their values)."""
         row = self.state.get(name) or {}
         loaded = self._loaded.get(name)
         specs = loaded.registration.config if loaded else []
         stored = row.get("config") or {}
         return {
-            spec.name: (bool(stored.get(spec.name)) if spec.secret else stored.get(spec.name))
+            spec.name: (
+                bool(stored.get(spec.name)) if spec.secret else stored.get(spec.name, spec.default)
+            )
             for spec in specs
         }
 

@@ -302,7 +302,7 @@ def test_the_api_token_never_leaves(
         assert TOKEN not in repr(result)
     assert TOKEN not in caplog.text
     values = services.libraries.config_values("crm")
-    assert values == {"api_token": True, "default_owner": OWNER, "page_size": None}
+    assert values == {"api_token": True, "default_owner": OWNER, "page_size": 25}
     assert TOKEN not in repr(services.libraries.library("crm"))
     stored = services.libraries.state.get("crm")
     assert stored is not None and stored["config"]["api_token"].startswith("enc:")
