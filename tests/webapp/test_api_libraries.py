@@ -144,7 +144,7 @@ def test_add_a_library_and_get_it(api: Api) -> None:
     one = api.client.get("/api/v1/libraries/greeter", headers=api.owner)
     assert one.status_code == 200
     config = one.json()["config"]
-    assert config["values"] == {"greeting": "Howdy", "repeat": None}
+    assert config["values"] == {"greeting": "Howdy", "repeat": 1}  # the declared default
     assert config["secrets_set"] == {"api_token": True, "legacy_key": True}
     assert {f["name"]: f["secret"] for f in config["fields"]}["legacy_key"] is True
     listed = api.client.get("/api/v1/libraries", headers=api.owner).text
