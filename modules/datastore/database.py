@@ -157,6 +157,12 @@ class Database:
         else:
             callback()
 
+    def apply(self, statements: Iterable[str]) -> None:
+        """Run fixed DDL statements (a module's extra indexes) in one transaction."""
+        with self.transaction() as conn:
+            for sql in statements:
+                conn.execute(sql)
+
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:

@@ -88,6 +88,4 @@ GLOBAL_INDEXES = (
 
 def create_global_indexes(db: Database) -> None:
     """Add the cross-account indexes (idempotent; run after registering ENTITIES)."""
-    with db.transaction() as conn:
-        for sql in GLOBAL_INDEXES:
-            conn.execute(sql)
+    db.apply(GLOBAL_INDEXES)

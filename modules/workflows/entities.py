@@ -127,7 +127,5 @@ GLOBAL_INDEXES = (
 
 
 def create_global_indexes(db: Database) -> None:
-    """Add the cross-account indexes (idempotent)."""
-    with db.transaction() as conn:
-        for sql in GLOBAL_INDEXES:
-            conn.execute(sql)
+    """Add the cross-account indexes (idempotent; run after registering ENTITIES)."""
+    db.apply(GLOBAL_INDEXES)
