@@ -323,7 +323,9 @@ class Engine:
 
     # --- one step -------------------------------------------------------------
 
-    def _step(self, state: _Run, step: Step) -> _StepResult:
+    def _step(  # pylint: disable=too-many-return-statements  # one per way a step ends
+        self, state: _Run, step: Step
+    ) -> _StepResult:
         now = self.clock()
         if state.cancel.is_set():
             return _StepResult("cancelled")
