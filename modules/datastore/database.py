@@ -175,7 +175,9 @@ class Database:
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        """Close every connection this object opened."""
+        """Close every connection this object opened, in every thread. Call it
+        only once the threads that use the database have stopped: closing a
+        connection another thread is using crashes the process."""
         with self._all_lock:
             conns, self._all = self._all, []
         for conn in conns:

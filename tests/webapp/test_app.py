@@ -28,6 +28,11 @@ def test_healthz_degraded_when_database_unreachable(tmp_path: Path) -> None:
     container = Container.build(make_settings(tmp_path / "data"))
     app = create_app(container=container)
     with TestClient(app) as client:
+        # Closing the database is only safe once nothing else uses it: stop
+        # the background workers first, as Container.close() does.
+        container.workflows.stop()
+        container.libraries.stop()
+        container.mailer.stop()
         container.db.close()
         container.db.path = tmp_path / "missing-dir" / "nope" / "x.db"
         response = client.get("/healthz")
