@@ -177,7 +177,10 @@ class Container:  # pylint: disable=too-many-instance-attributes  # the object g
 
     def close(self) -> None:
         """Release what the modules hold (connections, threads)."""
-        self.workflows.stop()
+        runner_stopped = self.workflows.stop()
         self.libraries.stop()
         self.mailer.stop()
-        self.db.close()
+        if runner_stopped:
+            self.db.close()
+        # else: a step is still running on its connection; closing it under
+        # the step would crash the process. The process is ending anyway.

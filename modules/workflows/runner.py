@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -88,19 +89,23 @@ class Runner:  # pylint: disable=too-many-instance-attributes  # one process's r
         if not self.scheduler.running:
             self.scheduler.start()
 
-    def stop(self, grace_seconds: float = 10.0) -> None:
-        """Stop taking runs; give in-flight ones `grace_seconds` to finish,
-        then hand them back to the queue (they resume from their last
-        completed step, here or in another process)."""
+    def stop(self, grace_seconds: float = 10.0) -> bool:
+        """Stop taking runs; in-flight ones stop at their next step boundary
+        and go back to the queue. Returns False when some worker is still
+        inside a step after `grace_seconds`: its run is handed back once its
+        heartbeat goes stale (here after a restart, or in another process)."""
         self._stop.set()
         with self._wake:  # every idle worker, not just one
             self._pending_wakes += len(self._threads)
             self._wake.notify_all()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + grace_seconds
         for thread in self._threads:
-            thread.join(timeout=grace_seconds)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        stopped = not any(thread.is_alive() for thread in self._threads)
         self._threads.clear()
+        return stopped
 
     def wake(self) -> None:
         """Tell an idle worker that a run was queued (no polling delay)."""

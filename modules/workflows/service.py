@@ -102,9 +102,10 @@ class Workflows:  # pylint: disable=too-many-instance-attributes,too-many-public
             self.prune, "interval", hours=6, id="prune-runs", replace_existing=True
         )
 
-    def stop(self, grace_seconds: float = 10.0) -> None:
-        """Stop the runner (in-flight runs finish or go back to the queue)."""
-        self.runner.stop(grace_seconds)
+    def stop(self, grace_seconds: float = 10.0) -> bool:
+        """Stop the runner (in-flight runs finish or go back to the queue);
+        False when a step was still running after the grace period."""
+        return self.runner.stop(grace_seconds)
 
     # --- definitions -----------------------------------------------------------
 
