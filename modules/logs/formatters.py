@@ -13,6 +13,7 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__.key
     "message",
     "asctime",
     "context",
+    "color_message",  # uvicorn's copy of the message with terminal colours
 }
 
 

@@ -231,3 +231,12 @@ def test_get_logger_names_live_under_switchboard() -> None:
     assert get_logger("switchboard.datastore").name == "switchboard.datastore"
     assert get_logger("switchboard").name == "switchboard"
     assert get_logger("switchboardish").name == "switchboard.switchboardish"
+
+
+def test_uvicorns_coloured_copy_of_the_message_is_left_out(log_file: Path) -> None:
+    configure("INFO", fmt="text", file=log_file, console=False)
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 7, extra={"color_message": "Started \x1b[36m%d\x1b[0m"}
+    )
+    [line] = lines(log_file)
+    assert line.endswith("uvicorn.error Started server process [7]")
