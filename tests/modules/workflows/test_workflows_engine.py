@@ -454,8 +454,7 @@ def test_on_error_continue_goes_on_and_the_run_completes(rig: Rig) -> None:
     assert statuses(run) == {"first": "completed", "boom": "failed", "third": "completed"}
     assert outputs(run)["third"] == {"x": 1}
     assert any(
-        line["message"] == "failed; the run goes on (StepFailed: ignored)"
-        for line in run["logs"]
+        line["message"] == "failed; the run goes on (StepFailed: ignored)" for line in run["logs"]
     )
 
 
