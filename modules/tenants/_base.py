@@ -84,6 +84,14 @@ def public_user(record: dict[str, Any]) -> dict[str, Any]:
     return user
 
 
+def strip_secrets(record: dict[str, Any]) -> dict[str, Any]:
+    """`public_user` in place, for fresh dicts nobody else holds (list pages)."""
+    record["has_password"] = bool(record.get("password_hash"))
+    for name in SECRET_FIELDS:
+        record.pop(name, None)
+    return record
+
+
 def user_from_row(row: sqlite3.Row) -> dict[str, Any]:
     """Convert the first len(USER_COLUMNS) columns of a joined row (selected
     with USER_SELECT) into a user record, as the DAO would."""

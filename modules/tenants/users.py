@@ -16,6 +16,7 @@ from modules.tenants._base import (
     clean_name,
     normalize_username,
     public_user,
+    strip_secrets,
     user_from_row,
     username_problem,
 )
@@ -170,7 +171,7 @@ class UsersMixin(TenantsBase):
             after=after,
             limit=limit,
         )
-        return Page([public_user(u) for u in page.items], page.next_cursor)
+        return Page([strip_secrets(u) for u in page.items], page.next_cursor)
 
     def count_users(self, account_id: int) -> int:
         """How many users the account has."""
