@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from modules.authz import Permission
 from modules.datastore import Entity
+from modules.libraries.coercion import coercers_for
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 CONFIG_TYPES = (
@@ -111,6 +112,8 @@ class Capability:  # pylint: disable=too-many-instance-attributes  # the declara
     # Runs in the caller's thread, without the hand-off that enforces the
     # timeout: only for functions that return at once and cannot block.
     inline: bool = False
+    # Parameters to convert from JSON values (dates, datetimes, Enum members).
+    coercers: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
 
     @property
     def is_async(self) -> bool:
@@ -228,6 +231,7 @@ class LibraryRegistry:
                     timeout=float(timeout),
                     takes_context=takes_context,
                     inline=bool(inline) and not inspect.iscoroutinefunction(target),
+                    coercers=coercers_for(target),
                 )
             )
             return target

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 from modules.authz import Permission, PermissionRegistry
 from modules.datastore import Datastore, Entity, ValidationError
 from modules.libraries import loader, schema
+from modules.libraries.coercion import coerce
 from modules.libraries.context import EventSink, LogSink
 from modules.libraries.contract import (
     Capability,
@@ -402,6 +403,10 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
         if errors:
             return failure(VALIDATION, "some parameters are not valid", errors)
         values = schema.apply_defaults(capability.input_schema, params)
+        if capability.coercers:
+            wrong = coerce(values, capability.coercers)
+            if wrong:
+                return failure(VALIDATION, "some parameters are not valid", wrong)
         limit = min(timeout, capability.timeout) if timeout else capability.timeout
         sink = event_sink
         if sink is None and self.event_sink is not None and account_id is not None:

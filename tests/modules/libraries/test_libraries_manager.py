@@ -471,3 +471,45 @@ def test_inline_capabilities_run_in_the_callers_thread(world: World) -> None:
     me = threading.get_ident()
     assert world.manager.invoke("where.here", {}, permissions=perms).output == me
     assert world.manager.invoke("where.there", {}, permissions=perms).output != me
+
+
+def test_dates_datetimes_and_enums_arrive_as_python_values(world: World) -> None:
+    write_library(
+        world.libs,
+        "typed",
+        """
+        import enum
+        from datetime import date, datetime
+
+
+        class Size(enum.Enum):
+            SMALL = "s"
+            LARGE = "l"
+
+
+        def register(registry):
+            @registry.capability
+            def describe(day: date, at: datetime, size: Size, maybe: date | None = None) -> dict:
+                return {
+                    "day": type(day).__name__, "weekday": day.weekday(),
+                    "at": type(at).__name__, "aware": at.tzinfo is not None,
+                    "size": size.name, "maybe": maybe,
+                }
+        """,
+    )
+    world.manager.add("typed")
+    perms = world.everything()
+    result = world.manager.invoke(
+        "typed.describe",
+        {"day": "2026-11-23", "at": "2026-11-23T09:30:00Z", "size": "l"},
+        permissions=perms,
+    )
+    assert result.ok, result.error
+    assert result.output == {
+        "day": "date", "weekday": 0, "at": "datetime", "aware": True, "size": "LARGE",
+        "maybe": None,
+    }  # fmt: skip
+    wrong = world.manager.invoke(
+        "typed.describe", {"day": "someday", "at": "x", "size": "m"}, permissions=perms
+    )
+    assert wrong.kind == "validation" and {"day", "at", "size"} <= set(wrong.fields)
