@@ -27,7 +27,7 @@ def _to_date(value: Any) -> Any:
 
 def _unwrap_optional(hint: Any) -> Any:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        args = [a for a in typing.get_args(hint) if a is not types.NoneType]
         if len(args) == 1:
             return args[0]
     return hint

@@ -374,7 +374,7 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
 
     # --- invocation ------------------------------------------------------
 
-    def invoke(  # pylint: disable=too-many-arguments,too-many-locals
+    def invoke(  # pylint: disable=too-many-arguments,too-many-locals,too-many-return-statements
         self,
         name: str,
         params: Mapping[str, Any],
