@@ -29,24 +29,36 @@ def free_port() -> int:
 
 @pytest.fixture(name="settings")
 def fixture_settings(tmp_path: Path) -> Settings:
-    """Settings pointing at this test's temp folder."""
-    return make_settings(tmp_path / "data")
+    """Settings pointing at this test's temp folder (bcrypt at its cheapest cost)."""
+    return make_settings(tmp_path / "data", BCRYPT_ROUNDS="4")
 
 
-@pytest.fixture(name="container")
-def fixture_container(settings: Settings) -> Iterator[Container]:
-    """The module graph built on the temp folder."""
+@pytest.fixture(name="services")
+def fixture_services(settings: Settings) -> Iterator[Container]:
+    """The module graph built on the temp folder; a test module may override
+    it (extra settings, seeded data) and keep the shared `web` client."""
     built = Container.build(settings)
     yield built
     built.close()
 
 
-@pytest.fixture(name="client")
-def fixture_client(container: Container) -> Iterator[TestClient]:
+@pytest.fixture(name="web")
+def fixture_web(services: Container) -> Iterator[TestClient]:
     """HTTPX client bound to the real ASGI app, lifespan included."""
-    app = create_app(container=container)
-    with TestClient(app, base_url="http://testserver") as test_client:
-        yield test_client
+    with TestClient(create_app(container=services), base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture(name="container")
+def fixture_container(services: Container) -> Container:
+    """The same graph under its older name."""
+    return services
+
+
+@pytest.fixture(name="client")
+def fixture_client(web: TestClient) -> TestClient:
+    """The same client under its older name."""
+    return web
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from tests.conftest import make_settings
 from tests.webapp.helpers import csrf, sign_in
 from webapp import usecases
 from webapp.app import create_app
@@ -34,14 +32,6 @@ class World:
 
     platform_id: int
     customer_id: int
-
-
-@pytest.fixture(name="services")
-def fixture_services(tmp_path: Path) -> Iterator[Container]:
-    """A container with fast bcrypt on this test's folder."""
-    built = Container.build(make_settings(tmp_path / "data", BCRYPT_ROUNDS="4"))
-    yield built
-    built.close()
 
 
 @pytest.fixture(name="world")

@@ -31,13 +31,6 @@ def fixture_services(tmp_path: Path) -> Iterator[Container]:
     built.close()
 
 
-@pytest.fixture(name="web")
-def fixture_web(services: Container) -> Iterator[TestClient]:
-    """The real app over HTTPX."""
-    with TestClient(create_app(container=services)) as client:
-        yield client
-
-
 def _create_key(web: TestClient, name: str) -> str:
     response = web.post("/profile/keys", data={"name": name, "csrf_token": csrf(web, "/profile")})
     assert response.status_code == 201

@@ -30,13 +30,6 @@ def fixture_services(tmp_path: Path) -> Iterator[Container]:
     built.close()
 
 
-@pytest.fixture(name="web")
-def fixture_web(services: Container) -> Iterator[TestClient]:
-    """The real app over HTTPX."""
-    with TestClient(create_app(container=services)) as client:
-        yield client
-
-
 @pytest.fixture(name="owner")
 def fixture_owner(services: Container) -> int:
     """The platform owner's user id."""

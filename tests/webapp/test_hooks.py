@@ -17,8 +17,6 @@ from tests.webapp.test_workflows_screens import (  # pylint: disable=unused-impo
     Acme,
     definition,
     fixture_acme,
-    fixture_services,
-    fixture_web,
     wait_for_run,
 )
 from webapp.container import Container

@@ -56,13 +56,6 @@ def fixture_services(tmp_path: Path) -> Iterator[Container]:
     built.close()
 
 
-@pytest.fixture(name="web")
-def fixture_web(services: Container) -> Iterator[TestClient]:
-    """The real app over HTTPX (lifespan included), nobody signed in."""
-    with TestClient(create_app(container=services)) as client:
-        yield client
-
-
 @pytest.fixture(name="reset_mail")
 def fixture_reset_mail(services: Container) -> dict:
     """A queued password-reset mail for the platform Owner (a live reset link)."""

@@ -18,7 +18,6 @@ from starlette.testclient import TestClient
 from modules.authz import Permission
 from tests.conftest import make_settings
 from tests.webapp.helpers import csrf, sign_in
-from webapp.app import create_app
 from webapp.container import Container
 
 PASSWORD = "correct horse battery"
@@ -44,13 +43,6 @@ def fixture_services(tmp_path: Path) -> Iterator[Container]:
     built.permissions.register(CRM)
     yield built
     built.close()
-
-
-@pytest.fixture(name="web")
-def fixture_web(services: Container) -> Iterator[TestClient]:
-    """The real app over HTTPX."""
-    with TestClient(create_app(container=services)) as client:
-        yield client
 
 
 @pytest.fixture(name="acme")

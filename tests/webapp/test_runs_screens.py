@@ -18,8 +18,6 @@ from tests.webapp.test_workflows_screens import (  # pylint: disable=unused-impo
     delay_step,
     fixture_acme,
     fixture_other,
-    fixture_services,
-    fixture_web,
     login,
     post,
     wait_for_run,

@@ -11,16 +11,13 @@ import json
 import re
 import time
 from html import unescape
-from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import make_settings
 from tests.webapp.helpers import csrf, sign_in
 from webapp import usecases
-from webapp.app import create_app
 from webapp.container import Container
 from webapp.forms.workflows import EXAMPLE_DEFINITION
 
@@ -43,21 +40,6 @@ class Other(NamedTuple):
     account_id: int
     workflow: int
     run: int
-
-
-@pytest.fixture(name="services")
-def fixture_services(tmp_path: Path) -> Iterator[Container]:
-    """The module graph with fast bcrypt."""
-    built = Container.build(make_settings(tmp_path / "data", BCRYPT_ROUNDS="4"))
-    yield built
-    built.close()
-
-
-@pytest.fixture(name="web")
-def fixture_web(services: Container) -> Iterator[TestClient]:
-    """The real app over HTTPX, with its lifespan (the runner works)."""
-    with TestClient(create_app(container=services)) as client:
-        yield client
 
 
 @pytest.fixture(name="acme")
