@@ -239,7 +239,9 @@ class SubprocessWorker:  # pylint: disable=too-many-instance-attributes  # setti
         """Start the process (if it is not running) and load the library.
 
         Returns the start answer, `{"ok": True, "capabilities": [...],
-        "version": ...}`; raises WorkerError when the library fails to load
+        "version": ..., "registration": Registration}` (the declarations, with
+        no functions or coercers: those stay in the worker); raises
+        WorkerError when the library fails to load
         (its error in the message) or the process fails to start.
         """
         with self._lock:

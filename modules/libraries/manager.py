@@ -494,19 +494,34 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
         source = LibrarySource(row["kind"], row["ref"], name)
         if name in self._loaded:
             self._deactivate(name)
+        runner = None
         try:
             config = self._decrypt(row.get("config") or {})
-            registration = loader.load(source, self.deriver)
+            if row["mode"] == "subprocess" and self.runner_factory is not None:
+                # The library's code runs only in its worker: the app learns
+                # its declarations from the start answer, so an import that
+                # crashes, exits or hangs fails this library alone.
+                runner = self.runner_factory(source, row["mode"])
+                registration = self._worker_registration(runner)
+            else:
+                registration = loader.load(source, self.deriver)
             if registration.name != name:
                 raise RegistrationError(f"library registered as {registration.name!r}")
             defaults = {
                 spec.name: spec.default for spec in registration.config if spec.default is not None
             }
             self._activate(
-                source, row["mode"], row["revision"], {**defaults, **config}, registration
+                source,
+                row["mode"],
+                row["revision"],
+                {**defaults, **config},
+                registration,
+                runner=runner,
             )
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # Whatever the library's code raised, it fails only this library.
+            if runner is not None:
+                self._stop_runner(name, runner)
             message = f"{type(exc).__name__}: {exc}"
             log.warning("library %s failed to load: %s", name, message)
             log.debug("".join(traceback.format_exception(exc)))
@@ -517,6 +532,25 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
         self._failed.pop(name, None)
         if row["status"] != "loaded" or row.get("version") != registration.version:
             self._record_loaded(name, registration.version)
+
+    @staticmethod
+    def _worker_registration(runner: Any) -> Registration:
+        """Start the worker; the declarations it sends (functions stay there).
+
+        Raises the worker's WorkerError when the library fails to load there.
+        """
+        answer = runner.start()
+        registration = answer.get("registration")
+        if not isinstance(registration, Registration):
+            raise RegistrationError("the worker did not send the library's declarations")
+        return registration
+
+    @staticmethod
+    def _stop_runner(name: str, runner: Any) -> None:
+        try:
+            runner.stop()
+        except Exception:  # pylint: disable=broad-exception-caught
+            log.exception("stopping the worker of library %s failed", name)
 
     def _record_failure(self, name: str, message: str) -> None:
         # Written without bumping the revision, so other processes don't reload in a loop.
@@ -578,7 +612,11 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
         revision: int,
         config: dict[str, Any],
         registration: Registration,
+        *,
+        runner: Any = None,
     ) -> None:
+        """Apply a checked registration. `runner`, when given, is already
+        started (a subprocess library's worker); on failure the caller stops it."""
         perms, validators = self._check(registration)
         taken = [n for n in (c.name for c in registration.capabilities) if n in self._capabilities]
         if taken:
@@ -586,7 +624,8 @@ class LibraryManager:  # pylint: disable=too-many-instance-attributes,too-many-p
         self.store.register_many(list(registration.entities))
         self.permissions.register(perms)
         try:
-            runner = self._runner(source, mode)
+            if runner is None:
+                runner = self._runner(source, mode)
         except Exception:
             self.permissions.unregister([p.key for p in perms])
             for entity in registration.entities:

@@ -5,8 +5,13 @@ One process serves one library. It talks to its parent
 length-prefixed pickle frames (`modules.libraries._frames`):
 
 1. start  {"source": (kind, ref, name), "db_path": str, "deriver": "module:function"}
-   answer {"ok": True, "capabilities": [full names], "version": str}
+   answer {"ok": True, "capabilities": [full names], "version": str,
+           "registration": Registration (every capability's func None, coercers {})}
           or {"ok": False, "error": "<Type>: <message>"} (then the child exits)
+   The app learns a subprocess library's declarations only from this answer:
+   the library's code is never imported in the app process. The registration
+   may not refer to anything defined in the library's own modules (unpickling
+   it would import them in the app).
 2. call   {"id", "capability", "params", "account_id", "user_id", "config"}
    answer {"id", "ok", "output" | "error", "logs": [(level, message)],
            "events": [(name, payload)], "duration_ms"}
@@ -22,11 +27,14 @@ is relayed line by line to the parent's log.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import faulthandler
+import io
 import importlib
 import inspect
 import logging
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -35,9 +43,10 @@ from typing import Any, Mapping
 
 from modules.datastore import Database, Datastore
 from modules.libraries._frames import FrameReader, UndecodableFrame, encode, write_all
+from modules.libraries.coercion import coerce
 from modules.libraries.context import Context
 from modules.libraries.contract import Capability, Registration, SchemaDeriver
-from modules.libraries.loader import LibrarySource, load
+from modules.libraries.loader import LibrarySource, folder_module_name, load
 
 STOP = "stop"
 # Log records reach stderr as "LEVEL:logger:message"; the continuation lines
@@ -108,8 +117,11 @@ def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
 class LibraryHost:
     """One loaded library and what its calls need: the datastore, an event loop."""
 
-    def __init__(self, registration: Registration, store: Datastore):
+    def __init__(
+        self, registration: Registration, store: Datastore, source: LibrarySource | None = None
+    ):
         self.registration = registration
+        self.source = source
         self.store = store
         self.entities = tuple(entity.name for entity in registration.entities)
         self.capabilities = {cap.name: cap for cap in registration.capabilities}
@@ -123,15 +135,43 @@ class LibraryHost:
         store = Datastore(Database(message["db_path"]))
         for entity in registration.entities:
             store.register(entity)  # idempotent: creates or adds only what is new
-        return cls(registration, store)
+        return cls(registration, store, LibrarySource(kind, ref, name))
 
     def start_answer(self) -> dict[str, Any]:
-        """The successful answer to the start message."""
+        """The answer to the start message: the capabilities, the version and
+        the declarations (without the functions and coercers, which stay here).
+
+        Declarations that cannot be sent to the app (a lambda default, a class
+        defined in the library) make it an error answer.
+        """
+        registration = declarations(self.registration)
+        try:
+            _check_sendable(registration, self._own_modules())
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # pickle raises PicklingError, TypeError, AttributeError...
+            return {
+                "ok": False,
+                "error": f"RegistrationError: the declarations of library "
+                f"{self.registration.name} cannot be sent to the app: {describe(exc)}; "
+                "use thread mode",
+            }
         return {
             "ok": True,
             "capabilities": list(self.capabilities),
             "version": self.registration.version,
+            "registration": registration,
         }
+
+    def _own_modules(self) -> tuple[str, ...]:
+        """Module names of the library's own code (the app must not import them)."""
+        source = self.source
+        if source is None:
+            return ()
+        if source.kind == "folder":
+            return (folder_module_name(source),)
+        if source.kind == "package":
+            return (source.ref,)
+        return ()
 
     def find(self, name: str) -> Capability:
         """A capability by full (`lib.cap`) or short (`cap`) name."""
@@ -167,6 +207,12 @@ class LibraryHost:
     ) -> Any:
         cap = self.find(message["capability"])
         params = dict(message.get("params") or {})
+        wrong = coerce(params, dict(cap.coercers)) if cap.coercers else None
+        if wrong:
+            raise ValueError(
+                "some parameters are not valid: "
+                + ", ".join(f"{name} {problem}" for name, problem in sorted(wrong.items()))
+            )
         if not cap.takes_context:
             return self._settle(cap.func(**params))
         ctx = Context(
@@ -191,6 +237,38 @@ class LibraryHost:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(result)
+
+
+def declarations(registration: Registration) -> Registration:
+    """The registration as data only: no capability functions or coercers."""
+    return dataclasses.replace(
+        registration,
+        capabilities=[
+            dataclasses.replace(cap, func=None, coercers={}) for cap in registration.capabilities
+        ],
+    )
+
+
+class _DeclarationPickler(pickle.Pickler):
+    """Pickles into nothing, refusing references into the library's own modules."""
+
+    def __init__(self, own: tuple[str, ...]):
+        super().__init__(io.BytesIO(), pickle.HIGHEST_PROTOCOL)
+        self._own = own
+
+    def reducer_override(self, obj: Any) -> Any:
+        """Refuse an object, class or function of the library; pickle the rest as usual."""
+        target = obj if isinstance(obj, type) or callable(obj) else type(obj)
+        module = getattr(target, "__module__", None) or ""
+        if any(module == own or module.startswith(own + ".") for own in self._own):
+            what = getattr(target, "__qualname__", repr(target))
+            raise TypeError(f"{module}.{what} is defined in the library itself")
+        return NotImplemented
+
+
+def _check_sendable(registration: Registration, own: tuple[str, ...]) -> None:
+    """Raise when the registration cannot be pickled for the app."""
+    _DeclarationPickler(own).dump(registration)
 
 
 def encode_answer(answer: dict[str, Any]) -> bytes:
@@ -226,7 +304,10 @@ def serve(proto_in: int, proto_out: int) -> int:
         # is the answer to the start message.
         write_all(proto_out, encode({"ok": False, "error": describe(exc)}))
         return 1
-    write_all(proto_out, encode(host.start_answer()))
+    answer = host.start_answer()
+    write_all(proto_out, encode(answer))
+    if not answer["ok"]:
+        return 1
     while True:
         try:
             message = reader.read()
