@@ -9,23 +9,21 @@ isolation, CSRF and escaping."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import pytest
 from starlette.testclient import TestClient
 
-from modules.authz import Permission
-from tests.conftest import make_settings
 from tests.webapp.helpers import csrf, sign_in
+
+# The same world as the Users screens: fast bcrypt and the CRM permissions.
+from tests.webapp.test_users_screens import (  # pylint: disable=unused-import  # a fixture
+    fixture_services,
+)
 from webapp.container import Container
 
 PASSWORD = "correct horse battery"
 # Owner gets both; Admin gets `crm.view` (a .view key) but not `crm.export`.
-CRM = (
-    Permission("crm.view", "See contacts.", "CRM"),
-    Permission("crm.export", "Download all contacts as CSV.", "CRM"),
-)
 
 
 class Acme(NamedTuple):
@@ -34,15 +32,6 @@ class Acme(NamedTuple):
     account_id: int
     roles: dict[str, int]
     support: int
-
-
-@pytest.fixture(name="services")
-def fixture_services(tmp_path: Path) -> Iterator[Container]:
-    """The module graph with fast bcrypt and the CRM permissions registered."""
-    built = Container.build(make_settings(tmp_path / "data", BCRYPT_ROUNDS="4"))
-    built.permissions.register(CRM)
-    yield built
-    built.close()
 
 
 @pytest.fixture(name="acme")
