@@ -387,7 +387,10 @@ class Engine:
         policy = step.retry
         previous = state.attempts.get(step.id, 0)
         permissions = self.permissions_for(state.account_id)
-        for attempt in range(1, policy.max_attempts + 1):
+        # Attempts made before a crash or a shutdown count against the budget;
+        # the one that was interrupted gets its try back (at least one more).
+        last = max(previous + 1, policy.max_attempts)
+        for attempt in range(previous + 1, last + 1):
             now = self.clock()
             remaining = state.remaining(now)
             if remaining is not None and remaining <= 0:
@@ -395,7 +398,7 @@ class Engine:
             limit = step.timeout_seconds or DEFAULT_STEP_TIMEOUT
             if remaining is not None:
                 limit = min(limit, remaining)
-            step_run = self._start(state, step, previous + attempt, redact(params), now)
+            step_run = self._start(state, step, attempt, redact(params), now)
             result = self._invoke(state, step, params, permissions, limit)
             finished = self.clock()
             error = result.error
@@ -420,12 +423,12 @@ class Engine:
             )
             if state.deadline is not None and state.remaining(finished) <= 0:
                 return _StepResult("failed", error=self._timeout_message(state), whole=True)
-            if not result.retryable or attempt == policy.max_attempts:
+            if not result.retryable or attempt == last:
                 return _StepResult("failed", error=error)
             delay = self._retry_delay(state, policy.delay(attempt))
             self._log(
                 state, step.id, "WARNING",
-                f"attempt {attempt} of {policy.max_attempts} failed ({error}); "
+                f"attempt {attempt} of {last} failed ({error}); "
                 f"trying again in {delay:g} s",
             )  # fmt: skip
             if self._wait(state, delay):

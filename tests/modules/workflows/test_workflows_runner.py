@@ -160,3 +160,26 @@ def test_shutdown_during_a_retry_wait_hands_the_run_back_at_once(tmp_path: Path)
             and r
         )
     assert attempts(run, "flaky") == [(1, "failed"), (2, "completed")]
+
+
+def test_a_resumed_step_gets_only_what_is_left_of_its_retry_budget(cold: Rig) -> None:
+    retry = {"max_attempts": 3, "initial_interval_seconds": 0.01}
+    workflow_id = cold.create(
+        step("flaky", "probe.flaky", params={"key": "flaky", "failures": 5}, retry=retry)
+    )
+    store, account = cold.flows.runs, cold.account
+    now = cold.flows.clock()
+    # A process made two failed attempts a minute ago, then died.
+    stale = cold.run(workflow_id)
+    assert store.claim("dead-worker", now - timedelta(seconds=60))["id"] == stale
+    for number in (1, 2):
+        made = store.start_step(
+            account, stale, step_id="flaky", capability="probe.flaky", attempt=number,
+            resolved_input={}, now=now - timedelta(seconds=59),
+        )  # fmt: skip
+        store.finish_step(made, "failed", error="boom", now=now - timedelta(seconds=58))
+    cold.flows.start()
+    run = cold.finished(stale)
+    assert run["status"] == "failed"
+    assert attempts(run, "flaky") == [(1, "failed"), (2, "failed"), (3, "failed")]
+    assert cold.calls("flaky") == 1  # only the third attempt ran after the restart
