@@ -8,6 +8,8 @@ call is abandoned at exit, like any other in-flight work.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import queue
 import threading
 from concurrent.futures import Future
@@ -28,8 +30,10 @@ class DaemonPool:
         self._closed = False
 
     def submit(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Run `func(*args, **kwargs)` on a pool thread; its Future."""
+        """Run `func(*args, **kwargs)` on a pool thread, in a copy of the
+        caller's context (its log bindings, the run it serves); its Future."""
         future: Future[Any] = Future()
+        func = functools.partial(contextvars.copy_context().run, func)
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"the thread pool of {self.name} is shut down")

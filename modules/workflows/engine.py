@@ -16,6 +16,7 @@ stands in for the failed step's.
 
 from __future__ import annotations
 
+import contextvars
 import re
 import threading
 import time
@@ -39,6 +40,10 @@ REDACTED = "[redacted]"
 DEFAULT_STEP_TIMEOUT = 300.0
 
 EventSink = Callable[[int, str, dict[str, Any]], None]
+# How deep in a chain of event-started runs the step being executed is: events
+# that core modules announce from inside a step (users.create -> user.created)
+# inherit it, so workflows that start each other through events stop.
+EVENT_DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("event_depth", default=0)
 
 
 def redact(value: Any) -> Any:
@@ -449,6 +454,9 @@ class Engine:
         invoker sets it on a timeout (which must not cancel the run), and a
         cancel of the run reaches it through the scope."""
         signal = state.cancel.child()
+        trigger = state.scope["trigger"]
+        depth = trigger.get("_event_depth", 0) if isinstance(trigger, Mapping) else 0
+        token = EVENT_DEPTH.set(depth)
         try:
             return self.libraries.invoke(
                 step.capability,
@@ -462,6 +470,7 @@ class Engine:
                 cancel=signal,
             )
         finally:
+            EVENT_DEPTH.reset(token)
             state.cancel.release(signal)
 
     def _retry_delay(self, state: _Run, delay: float) -> float:

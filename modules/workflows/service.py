@@ -21,7 +21,7 @@ from modules.libraries.secretbox import SecretBox
 from modules.logs import get_logger
 from modules.tenants import Tenants
 from modules.workflows.definition import Definition, DefinitionError, parse
-from modules.workflows.engine import Engine, Outcome
+from modules.workflows.engine import EVENT_DEPTH, Engine, Outcome
 from modules.workflows.entities import RUN, VERSION, WORKFLOW, create_global_indexes
 from modules.workflows.runner import Runner
 from modules.workflows.runs import RunStore
@@ -313,6 +313,7 @@ class Workflows:  # pylint: disable=too-many-instance-attributes,too-many-public
         """An event happened in an account: start its enabled workflows that
         listen for it. Returns the run ids."""
         depth = int(payload.get("_event_depth", 0)) if isinstance(payload, Mapping) else 0
+        depth = max(depth, EVENT_DEPTH.get())
         if depth >= MAX_EVENT_DEPTH:
             log.warning("event %s dropped: events triggering events %d deep", event, depth)
             return []

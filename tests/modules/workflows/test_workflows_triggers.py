@@ -96,6 +96,29 @@ def test_workflows_that_emit_the_event_they_listen_for_stop_five_levels_deep(rig
     )
 
 
+def test_core_events_raised_inside_a_step_carry_the_chain_depth(rig: Rig) -> None:
+    # Each run adds a user; adding a user announces user.created, which starts
+    # the workflow again: the chain must stop, like any other event chain.
+    adder = rig.create(
+        step(
+            "add",
+            "users.create",
+            params={"username": "u${trigger._event_depth}@acme.test", "display_name": "U"},
+        ),
+        trigger={"type": "event", "event": "user.created"},
+    )
+    rig.services.tenants.create_user(rig.account, "first@acme.test", "First")
+    wait_until(lambda: len(runs_of(rig, adder)) >= MAX_EVENT_DEPTH, timeout=10)
+    for run in runs_of(rig, adder):
+        rig.finished(run["id"])
+    time.sleep(0.3)
+    runs = runs_of(rig, adder)
+    assert len(runs) == MAX_EVENT_DEPTH, [r["trigger_payload"] for r in runs]
+    assert sorted(r["trigger_payload"]["_event_depth"] for r in runs) == list(
+        range(1, MAX_EVENT_DEPTH + 1)
+    )
+
+
 # --- schedules --------------------------------------------------------------------------
 
 
