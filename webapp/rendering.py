@@ -8,11 +8,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from webapp.container import Container
+from webapp.identity import Identity
 
 
 def container(request: Request) -> Container:
     """The module graph of the running app."""
     return request.app.state.container
+
+
+def signed_in(request: Request) -> Identity:
+    """The caller of a gated route (the gate has made sure there is one)."""
+    return request.scope["identity"]
 
 
 def render(

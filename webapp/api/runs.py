@@ -21,7 +21,6 @@ from webapp.api._json import BadBody, json_object, jsonable
 from webapp.api.workflows import (
     MAX_ID,
     accepted,
-    identity_of,
     invalid,
     page_params,
     path_id,
@@ -29,7 +28,7 @@ from webapp.api.workflows import (
 )
 from webapp.errors import json_error
 from webapp.gate import route
-from webapp.rendering import container
+from webapp.rendering import container, signed_in
 
 NO_RUN = "There is no such run."
 RETRY_FROM = ("failed", "start")
@@ -140,7 +139,7 @@ def run_list(request: Request) -> JSONResponse:
     try:
         after, limit = page_params(request)
         page = container(request).workflows.runs.page_runs(
-            identity_of(request).account_id, after=after, limit=limit, **run_filters(request)
+            signed_in(request).account_id, after=after, limit=limit, **run_filters(request)
         )
     except ValidationError as exc:
         return invalid(exc)
@@ -152,7 +151,7 @@ def run_list(request: Request) -> JSONResponse:
 def run_get(request: Request) -> JSONResponse:
     """One run with its step runs and its log lines."""
     run_id = path_id(request)
-    run = run_id and container(request).workflows.get_run(identity_of(request).account_id, run_id)
+    run = run_id and container(request).workflows.get_run(signed_in(request).account_id, run_id)
     if not run:
         return json_error(404, NO_RUN)
     return JSONResponse(run_json(run))
@@ -166,7 +165,7 @@ def run_cancel(request: Request) -> JSONResponse:
     if run_id is None:
         return json_error(404, NO_RUN)
     try:
-        status = container(request).workflows.cancel_run(identity_of(request).account_id, run_id)
+        status = container(request).workflows.cancel_run(signed_in(request).account_id, run_id)
     except NotFoundError:
         return json_error(404, NO_RUN)
     if status in ("completed", "failed"):
@@ -193,7 +192,7 @@ async def run_retry(request: Request) -> JSONResponse:
     run_id = path_id(request)
     if run_id is None:
         return json_error(404, NO_RUN)
-    identity = identity_of(request)
+    identity = signed_in(request)
     workflows = container(request).workflows
 
     def retry() -> int:

@@ -23,8 +23,7 @@ from modules.workflows.service import WorkflowConflict
 from webapp.api._json import BadBody, json_object, jsonable
 from webapp.errors import json_error
 from webapp.gate import route
-from webapp.identity import Identity
-from webapp.rendering import container
+from webapp.rendering import container, signed_in
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -34,11 +33,6 @@ BAD_DEFINITION = "The workflow definition is not valid."
 
 
 # --- shared by the workflow and run endpoints -------------------------------------
-
-
-def identity_of(request: Request) -> Identity:
-    """The caller (the gate has made sure there is one)."""
-    return request.scope["identity"]
 
 
 def path_id(request: Request) -> int | None:
@@ -117,7 +111,7 @@ def workflow_list(request: Request) -> JSONResponse:
     try:
         after, limit = page_params(request)
         page = container(request).workflows.page(
-            identity_of(request).account_id, search=search, after=after, limit=limit
+            signed_in(request).account_id, search=search, after=after, limit=limit
         )
     except ValidationError as exc:
         return invalid(exc)
@@ -130,7 +124,7 @@ def workflow_get(request: Request) -> JSONResponse:
     """One workflow with its current definition."""
     workflow_id = path_id(request)
     workflows = container(request).workflows
-    found = workflow_id and workflows.get(identity_of(request).account_id, workflow_id)
+    found = workflow_id and workflows.get(signed_in(request).account_id, workflow_id)
     if not found:
         return json_error(404, NO_WORKFLOW)
     return JSONResponse(workflow_json(found))
@@ -142,7 +136,7 @@ async def workflow_create(request: Request) -> JSONResponse:
         body = await json_object(request)
     except BadBody as exc:
         return exc.response
-    identity = identity_of(request)
+    identity = signed_in(request)
     create = functools.partial(
         container(request).workflows.create, identity.account_id, body, user_id=identity.user_id
     )
@@ -166,7 +160,7 @@ async def workflow_update(request: Request) -> JSONResponse:
     workflow_id = path_id(request)
     if workflow_id is None:
         return json_error(404, NO_WORKFLOW)
-    identity = identity_of(request)
+    identity = signed_in(request)
     workflows = container(request).workflows
 
     def update() -> dict[str, Any]:
@@ -197,7 +191,7 @@ def workflow_delete(request: Request) -> Response:
         return json_error(404, NO_WORKFLOW)
     try:
         container(request).workflows.delete(
-            identity_of(request).account_id, workflow_id, force=raw in ("true", "1")
+            signed_in(request).account_id, workflow_id, force=raw in ("true", "1")
         )
     except NotFoundError:
         return json_error(404, NO_WORKFLOW)
@@ -212,7 +206,7 @@ def _set_enabled(request: Request, enabled: bool) -> JSONResponse:
         return json_error(404, NO_WORKFLOW)
     try:
         workflow = container(request).workflows.set_enabled(
-            identity_of(request).account_id, workflow_id, enabled
+            signed_in(request).account_id, workflow_id, enabled
         )
     except NotFoundError:
         return json_error(404, NO_WORKFLOW)
@@ -249,7 +243,7 @@ async def workflow_trigger(request: Request) -> JSONResponse:
     workflow_id = path_id(request)
     if workflow_id is None:
         return json_error(404, NO_WORKFLOW)
-    identity = identity_of(request)
+    identity = signed_in(request)
     trigger = functools.partial(
         container(request).workflows.trigger,
         identity.account_id,

@@ -36,7 +36,7 @@ from webapp.forms.records import (
 )
 from webapp.gate import SIGNED_IN, route
 from webapp.identity import Identity
-from webapp.rendering import container, redirect, render, render_for_target
+from webapp.rendering import signed_in, container, redirect, render, render_for_target
 
 PAGE_SIZE = 50
 TABLE_PARTIAL = {"record-table": "records/_record_table.html"}
@@ -105,10 +105,6 @@ class Target:
         return self.dao.page(**options)
 
 
-def _me(request: Request) -> Identity:
-    return request.scope["identity"]
-
-
 def _visible(me: Identity, entity: Entity) -> bool:
     """Global entities are platform data: other accounts never see them."""
     return entity.tenant_scoped or me.platform
@@ -121,7 +117,7 @@ def _target(request: Request, need: str) -> Target:
     platform account); `Forbidden` without the generated permission. Changes
     need `.view` as well as `.manage`.
     """
-    me = _me(request)
+    me = signed_in(request)
     services = container(request)
     found = services.libraries.entity(request.path_params["entity"])
     if found is None or not _visible(me, found[1]):
@@ -170,7 +166,7 @@ def _guarded(need: str) -> Callable[[Handler], Callable[[Request], Response]]:
 
 def records_index(request: Request) -> Response:
     """The entities the user may view, grouped by library, with counts."""
-    me = _me(request)
+    me = signed_in(request)
     services = container(request)
     groups: dict[str, dict[str, Any]] = {}
     for library, entity in services.libraries.entities():

@@ -19,17 +19,12 @@ from modules.datastore import NotFoundError, ValidationError
 from webapp.flash import flash
 from webapp.forms.roles import RoleForm, permission_groups, too_much
 from webapp.gate import route
-from webapp.identity import Identity
-from webapp.rendering import container, redirect, render
-
-
-def _me(request: Request) -> Identity:
-    return request.scope["identity"]
+from webapp.rendering import signed_in, container, redirect, render
 
 
 def _role_or_404(request: Request) -> dict[str, Any]:
     role = container(request).authz.get_role(
-        _me(request).account_id, request.path_params["role_id"]
+        signed_in(request).account_id, request.path_params["role_id"]
     )
     if role is None:
         raise HTTPException(404)
@@ -38,13 +33,13 @@ def _role_or_404(request: Request) -> dict[str, Any]:
 
 def _groups(request: Request, held: list[str]) -> list:
     authz = container(request).authz
-    return permission_groups(authz.grantable_permissions(_me(request).account_id), held)
+    return permission_groups(authz.grantable_permissions(signed_in(request).account_id), held)
 
 
 def _check_permissions(request: Request, form: RoleForm, current: list[str]) -> bool:
     """Refuse to add permissions the actor does not hold: whoever holds the
     role (the actor included) would get them."""
-    me = _me(request)
+    me = signed_in(request)
     added = set(form.permissions.data or ()) - set(current)
     if not added:
         return True
@@ -56,7 +51,7 @@ def _check_permissions(request: Request, form: RoleForm, current: list[str]) -> 
 
 def role_list(request: Request) -> Response:
     """System roles first, then custom ones, with permission and user counts."""
-    roles = container(request).authz.list_roles(_me(request).account_id)
+    roles = container(request).authz.list_roles(signed_in(request).account_id)
     return render(request, "roles/role_list.html", {"roles": roles})
 
 
@@ -70,7 +65,7 @@ def _form_page(
 
 def role_new(request: Request) -> Response:
     """GET: an empty form. POST: create the custom role."""
-    me = _me(request)
+    me = signed_in(request)
     if request.method == "GET":
         return _form_page(request, RoleForm(), None)
     form = RoleForm(request.state.form)
@@ -97,7 +92,7 @@ def _view_page(
 def role_view(request: Request) -> Response:
     """A custom role's form for managers; otherwise (and for system roles) read-only."""
     role = _role_or_404(request)
-    if role["system"] or not _me(request).can("roles.manage"):
+    if role["system"] or not signed_in(request).can("roles.manage"):
         return _view_page(request, role)
     form = RoleForm(
         name=role["name"], description=role["description"], permissions=role["permissions"]
@@ -107,7 +102,7 @@ def role_view(request: Request) -> Response:
 
 def role_update(request: Request) -> Response:
     """Save a custom role (name, description, the whole set of permissions)."""
-    me = _me(request)
+    me = signed_in(request)
     role = _role_or_404(request)
     if role["system"]:
         return _view_page(request, role, 400, SYSTEM_ROLE_REFUSED)
@@ -133,7 +128,7 @@ def role_update(request: Request) -> Response:
 
 def role_delete(request: Request) -> Response:
     """Remove a custom role; the people holding it lose what it granted."""
-    me = _me(request)
+    me = signed_in(request)
     role = _role_or_404(request)
     try:
         container(request).authz.delete_role(me.account_id, role["id"])

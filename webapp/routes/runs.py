@@ -24,17 +24,12 @@ from modules.workflows.service import WorkflowConflict
 from webapp.flash import flash
 from webapp.forms.workflows import RetryForm, RunFilterForm, pretty
 from webapp.gate import route
-from webapp.identity import Identity
-from webapp.rendering import container, redirect, render, render_for_target
+from webapp.rendering import signed_in, container, redirect, render, render_for_target
 
 PAGE_SIZE = 50
 TABLE_PARTIAL = {"run-table": "runs/_run_table.html"}
 LIVE_PARTIAL = "runs/_run_live.html"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-def _me(request: Request) -> Identity:
-    return request.scope["identity"]
 
 
 def duration(ms: float | None) -> str:
@@ -76,7 +71,7 @@ HELPERS = {"duration": duration, "moment": moment, "run_duration": run_duration,
 
 def run_list(request: Request) -> Response:
     """Runs newest first, filtered by workflow, status and date; keyset pages."""
-    account_id = _me(request).account_id
+    account_id = signed_in(request).account_id
     flows = container(request).workflows
     workflows = flows.workflows.find(account_id, order_by="name")
     form = RunFilterForm(request.query_params)
@@ -109,7 +104,7 @@ def run_list(request: Request) -> Response:
 
 def _run_or_404(request: Request) -> dict[str, Any]:
     run = container(request).workflows.get_run(
-        _me(request).account_id, request.path_params["run_id"]
+        signed_in(request).account_id, request.path_params["run_id"]
     )
     if run is None:
         raise HTTPException(404)
@@ -118,7 +113,7 @@ def _run_or_404(request: Request) -> dict[str, Any]:
 
 def run_view(request: Request) -> Response:
     """The run page; the live part alone for its own polling (HX-Target: run-live)."""
-    me = _me(request)
+    me = signed_in(request)
     run = _run_or_404(request)
     polled = request.headers.get("hx-target") == "run-live"
     workflow = container(request).workflows.get(me.account_id, run["workflow"])
@@ -143,7 +138,7 @@ def run_view(request: Request) -> Response:
 
 def run_cancel(request: Request) -> Response:
     """Cancel a queued run at once, or ask a running one to stop."""
-    me = _me(request)
+    me = signed_in(request)
     run_id = request.path_params["run_id"]
     flows = container(request).workflows
     before = flows.runs.get_run(me.account_id, run_id)
@@ -168,7 +163,7 @@ def run_cancel(request: Request) -> Response:
 def run_retry(request: Request) -> Response:
     """Run a finished run again: from the failed step or the start, on its
     version or the latest; then go to the new run."""
-    me = _me(request)
+    me = signed_in(request)
     run_id = request.path_params["run_id"]
     form = RetryForm(request.state.form)
     if not form.validate():

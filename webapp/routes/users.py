@@ -23,20 +23,15 @@ from webapp.flash import flash
 from webapp.forms.roles import permission_groups, too_much
 from webapp.forms.users import AccessForm, EditUserForm, NewUserForm, UserForm
 from webapp.gate import route
-from webapp.identity import Identity
-from webapp.rendering import container, redirect, render, render_for_target
+from webapp.rendering import signed_in, container, redirect, render, render_for_target
 
 PAGE_SIZE = 50
 TABLE_PARTIAL = {"user-table": "users/_user_table.html"}
 
 
-def _me(request: Request) -> Identity:
-    return request.scope["identity"]
-
-
 def _user_or_404(request: Request) -> dict[str, Any]:
     user = container(request).tenants.get_user(
-        _me(request).account_id, request.path_params["user_id"]
+        signed_in(request).account_id, request.path_params["user_id"]
     )
     if user is None:
         raise HTTPException(404)
@@ -75,7 +70,7 @@ def roles_of_users(
 
 def user_list(request: Request) -> Response:
     """The account's users, searched and paged; the table alone for htmx."""
-    me = _me(request)
+    me = signed_in(request)
     services = container(request)
     search = request.query_params.get("q", "").strip()
     after = request.query_params.get("after") or None
@@ -111,7 +106,7 @@ def _check_roles(request: Request, form: UserForm, current: Iterable[int] = ()) 
     """Refuse roles that would hand out more than the actor holds. Only roles
     being added count, so editing someone with more power than oneself (an
     Owner's name, say) still works."""
-    me = _me(request)
+    me = signed_in(request)
     added = set(form.roles.data or ()) - set(current)
     if not added:
         return True
@@ -124,7 +119,7 @@ def _check_roles(request: Request, form: UserForm, current: Iterable[int] = ()) 
 
 def user_new(request: Request) -> Response:
     """GET: the form. POST: create the user, then invite them or not."""
-    me = _me(request)
+    me = signed_in(request)
     services = container(request)
     roles = services.authz.list_roles(me.account_id)
     if request.method == "GET":
@@ -162,7 +157,7 @@ def user_new(request: Request) -> Response:
 def _user_page(
     request: Request, user: dict[str, Any], form: EditUserForm | None = None, status: int = 200
 ) -> Response:
-    me = _me(request)
+    me = signed_in(request)
     services = container(request)
     held = services.authz.user_roles(me.account_id, user["id"])
     context = {"user": user, "user_roles": held, "now": utcnow(), "is_me": user["id"] == me.user_id}
@@ -185,7 +180,7 @@ def user_view(request: Request) -> Response:
 
 def user_update(request: Request) -> Response:
     """Save email, name and roles together (or nothing)."""
-    me = _me(request)
+    me = signed_in(request)
     services = container(request)
     user = _user_or_404(request)
     form = EditUserForm(request.state.form)
@@ -212,7 +207,7 @@ def user_update(request: Request) -> Response:
 
 
 def _set_active(request: Request, active: bool) -> Response:
-    me = _me(request)
+    me = signed_in(request)
     user = _user_or_404(request)
     if not active and user["id"] == me.user_id:
         flash(request, "You cannot deactivate yourself.", "error")
@@ -267,7 +262,7 @@ def _check_access(
 ) -> bool:
     """Refuse overrides that hand out what the actor does not hold: a new
     allow, or a deny lifted from something the user's roles grant."""
-    me = _me(request)
+    me = signed_in(request)
     granting = set()
     for key, choice in form.choices.items():
         before = acl.get(key)
@@ -287,7 +282,7 @@ def _check_access(
 
 def user_access(request: Request) -> Response:
     """Per-permission inherit / allow / deny for one user."""
-    me = _me(request)
+    me = signed_in(request)
     services = container(request)
     user = _user_or_404(request)
     acl = services.authz.user_acl(me.account_id, user["id"])

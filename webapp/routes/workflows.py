@@ -28,21 +28,16 @@ from webapp.forms.workflows import (
     slug,
 )
 from webapp.gate import GatedRoute, route, safe_next
-from webapp.identity import Identity
-from webapp.rendering import container, redirect, render, render_for_target
+from webapp.rendering import signed_in, container, redirect, render, render_for_target
 
 PAGE_SIZE = 50
 TABLE_PARTIAL = {"workflow-table": "workflows/_workflow_table.html"}
 VIEW, MANAGE, EXECUTE = "workflows.view", "workflows.manage", "workflows.execute"
 
 
-def _me(request: Request) -> Identity:
-    return request.scope["identity"]
-
-
 def _workflow_or_404(request: Request) -> dict[str, Any]:
     workflow = container(request).workflows.get(
-        _me(request).account_id, request.path_params["workflow_id"]
+        signed_in(request).account_id, request.path_params["workflow_id"]
     )
     if workflow is None:
         raise HTTPException(404)
@@ -61,7 +56,7 @@ def last_run_status(request: Request, workflow_ids: list[int]) -> dict[int, str]
     """The status of each workflow's newest run, in one query."""
     if not workflow_ids:
         return {}
-    account_id = _me(request).account_id
+    account_id = signed_in(request).account_id
     marks = ", ".join("?" for _ in workflow_ids)
     rows = container(request).db.execute(
         "SELECT workflow, status FROM workflow_run WHERE id IN ("
@@ -77,7 +72,7 @@ def last_run_status(request: Request, workflow_ids: list[int]) -> dict[int, str]
 
 def workflow_list(request: Request) -> Response:
     """The account's workflows by name, searched and paged; the table alone for htmx."""
-    account_id = _me(request).account_id
+    account_id = signed_in(request).account_id
     flows = container(request).workflows
     search = request.query_params.get("q", "").strip()
     after = request.query_params.get("after") or None
@@ -101,7 +96,7 @@ def workflow_list(request: Request) -> Response:
 
 
 def _set_enabled(request: Request, enabled: bool) -> Response:
-    me = _me(request)
+    me = signed_in(request)
     workflow = _workflow_or_404(request)
     try:
         container(request).workflows.set_enabled(me.account_id, workflow["id"], enabled)
@@ -134,7 +129,7 @@ def workflow_disable(request: Request) -> Response:
 
 def workflow_run(request: Request) -> Response:
     """GET: the "Run now" form. POST: queue a run, then go to its page."""
-    me = _me(request)
+    me = signed_in(request)
     workflow = _workflow_or_404(request)
     if request.method == "GET":
         return render(
@@ -176,7 +171,7 @@ def _editor_page(  # pylint: disable=too-many-arguments
     }
     if workflow is not None:
         context["versions"] = container(request).workflows.versions.find(
-            _me(request).account_id,
+            signed_in(request).account_id,
             {"workflow": workflow["id"]},
             order_by="version",
             descending=True,
@@ -205,7 +200,7 @@ def _save(
 
 def workflow_new(request: Request) -> Response:
     """GET: the editor with an example. POST: create the workflow."""
-    me = _me(request)
+    me = signed_in(request)
     if request.method == "GET":
         form = DefinitionForm(definition=pretty(EXAMPLE_DEFINITION))
         return _editor_page(request, "workflows/workflow_new.html", form)
@@ -223,7 +218,7 @@ def workflow_new(request: Request) -> Response:
 def _workflow_page(
     request: Request, workflow: dict[str, Any], status: int = 200, **extra: Any
 ) -> Response:
-    if not _me(request).can(MANAGE):
+    if not signed_in(request).can(MANAGE):
         return _editor_page(
             request, "workflows/workflow_view.html", DefinitionForm(), workflow=workflow, **extra
         )
@@ -240,7 +235,7 @@ def workflow_view(request: Request) -> Response:
 
 def workflow_update(request: Request) -> Response:
     """Save the posted definition as a new version."""
-    me = _me(request)
+    me = signed_in(request)
     workflow = _workflow_or_404(request)
 
     def save(data: Any) -> dict[str, Any]:
@@ -260,7 +255,7 @@ def workflow_update(request: Request) -> Response:
 
 def workflow_version(request: Request) -> Response:
     """A past version's definition, read-only."""
-    me = _me(request)
+    me = signed_in(request)
     workflow = _workflow_or_404(request)
     number = request.path_params["version"]
     flows = container(request).workflows
@@ -275,7 +270,7 @@ def workflow_version(request: Request) -> Response:
 
 
 def _delete(request: Request, force: bool) -> Response:
-    me = _me(request)
+    me = signed_in(request)
     workflow = _workflow_or_404(request)
     try:
         container(request).workflows.delete(me.account_id, workflow["id"], force=force)
@@ -313,7 +308,7 @@ def workflow_export(request: Request) -> Response:
 
 def workflow_import(request: Request) -> Response:
     """GET: upload or paste. POST: create a new workflow from it."""
-    me = _me(request)
+    me = signed_in(request)
     template = "workflows/workflow_import.html"
     if request.method == "GET":
         return render(request, template, {"form": ImportForm(), "problems": []})
@@ -341,7 +336,7 @@ def workflow_import(request: Request) -> Response:
 
 def workflow_webhook(request: Request) -> Response:
     """Create (or replace) the webhook; the URL and the secret are shown this once."""
-    me = _me(request)
+    me = signed_in(request)
     workflow = _workflow_or_404(request)
     flows = container(request).workflows
     try:
